@@ -1,0 +1,41 @@
+"""The one module that reads Pulumi config. Everything downstream receives typed values."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from strait.config import SECRET_KEYS, ConfigError, validate_stack
+from strait.config.errors import NAMESPACE
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """Secret config values as Pulumi secret Outputs (None when not set)."""
+
+    values: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+
+    def get(self, key: str) -> pulumi.Output[str] | None:
+        return self.values.get(key)
+
+
+def _namespace_keys() -> dict[str, object]:
+    """Every `strait:*` key the engine gave us (set_all_config and the PULUMI_CONFIG environment)."""
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
+
+
+def load_stack():
+    """Read and validate `strait:*`. On bad input, fail the update with every error and no traceback."""
+    raw = _namespace_keys()
+    present = {k for k in SECRET_KEYS if k in raw}
+    is_secret = {k for k in present if pulumi.runtime.is_config_secret(f"{NAMESPACE}:{k}")}
+    try:
+        cfg = validate_stack(raw, pulumi.get_stack(), secrets_set=is_secret, plaintext_secrets=present - is_secret)
+    except ConfigError as exc:
+        raise pulumi.RunError(exc.render()) from None
+    conf = pulumi.Config(NAMESPACE)
+    secrets = StackSecrets({k: conf.require_secret(k) for k in sorted(is_secret)})
+    return cfg, secrets

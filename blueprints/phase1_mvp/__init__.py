@@ -1,0 +1,141 @@
+"""Phase 1 MVP: one EKS cluster, GPU pools, vLLM model servers fed from an S3 weight cache, and a LiteLLM gateway.
+
+Read ``README.md`` beside this file for what it builds and what it costs.
+"""
+from __future__ import annotations
+
+import math
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from blueprints.loader import StackSecrets
+from blueprints.phase1_mvp.config import Phase1Config
+from components.aws.eks_cluster import EksCluster, EksClusterArgs
+from components.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
+from components.aws.network import Network, NetworkArgs
+from components.aws.weight_cache import COMPLETE_MARKER, SeedSpec, WeightCache, WeightCacheArgs, model_prefix
+from components.context import StackContext
+from components.k8s.litellm_gateway import LiteLLMGateway, LiteLLMGatewayArgs
+from components.k8s.namespace import namespace
+from components.k8s.nvidia_device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
+from components.k8s.vllm_service import VllmService, VllmServiceArgs
+from strait.catalog import load_catalog
+from strait.config import PROVIDER_SECRET
+from strait.config.checks import startup_budget_seconds
+from strait.naming import eks_cluster_name, s3_bucket_name
+from strait.render.litellm import PROVIDER_KEY_ENV, GatewaySpec, ProviderModel, SelfHostedEndpoint, Tier, key_env_for
+from strait.render.vllm import VllmSpec
+
+BLUEPRINT = "phase1_mvp"
+SERVING_NS = "strait-serving"
+GATEWAY_NS = "strait-gateway"
+
+
+def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
+    cat = load_catalog()
+    project, stack = pulumi.get_project(), pulumi.get_stack()
+    ctx = StackContext(project=project, stack=stack, blueprint=BLUEPRINT, cost_center=cfg.cost_center, user_tags=cfg.tags)
+    cluster_name = eks_cluster_name(project, stack)
+
+    aws_provider = aws.Provider("aws", region=cfg.region)
+    aws_opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
+    zones = list(cat.regions[cfg.region].zones[: cfg.network.availability_zones])
+
+    net = Network("net", NetworkArgs(cidr=cfg.network.cidr, availability_zones=zones, cluster_name=cluster_name,
+                                     nat_gateways=cfg.network.nat_gateways, tags=ctx.tags("network")), opts=aws_opts)
+    cluster = EksCluster("cluster", EksClusterArgs(
+        cluster_name=cluster_name, kubernetes_version=cfg.cluster.kubernetes_version, vpc_id=net.vpc_id,
+        private_subnet_ids=net.private_subnet_ids, system_instance_type=cfg.cluster.system_instance_type,
+        system_nodes=cfg.cluster.system_nodes, api_public_cidrs=cfg.cluster.api_public_cidrs,
+        tags=ctx.tags("cluster")), region=cfg.region, opts=aws_opts)
+    k8s_opts = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+    both_opts = pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider})
+
+    pools: dict[str, GpuNodePool] = {}
+    for pname, pool in sorted(cfg.gpu_pools.items()):
+        gpu_key = cat.instance_types[pool.instance_types[0]].gpu
+        pools[pname] = GpuNodePool(f"gpu-{pname}", pname, GpuNodePoolArgs(
+            cluster_name=cluster.cluster_name, node_role_arn=cluster.node_role_arn, subnet_ids=net.private_subnet_ids,
+            instance_types=pool.instance_types, gpu_model=gpu_key, capacity=pool.capacity, min_size=pool.min_size,
+            max_size=pool.max_size, desired_size=pool.desired, disk_size_gib=pool.disk_size_gib, ami=pool.ami,
+            tags=ctx.tags("gpu-node-pool")), opts=aws_opts)
+    if any(p.needs_device_plugin for p in pools.values()):
+        pin = cat.images["nvidia-device-plugin"]
+        NvidiaDevicePlugin("nvidia-device-plugin", NvidiaDevicePluginArgs(
+            image=cat.image("nvidia-device-plugin"), version=pin.version), opts=k8s_opts)
+
+    serving_ns = namespace(SERVING_NS, "ns-serving", k8s_opts)
+    gateway_ns = namespace(GATEWAY_NS, "ns-gateway", k8s_opts)
+    in_serving = pulumi.ResourceOptions(depends_on=[serving_ns])
+
+    bucket = s3_bucket_name(project, stack, cfg.region, "weights")
+    seeds = {}
+    for key, m in sorted(cfg.models.items()):
+        variant = cat.variant(m.model, m.quantization)
+        seeds[key] = SeedSpec(hf_repo=variant.hf_repo, revision=m.revision, weights_gib=variant.weights_gib)
+    cache = WeightCache("weights", WeightCacheArgs(
+        bucket_name=bucket, cluster_name=cluster.cluster_name, namespace=SERVING_NS,
+        reader_service_accounts=sorted(cfg.models), models=seeds, seed=cfg.weight_cache.seed,
+        hf_token=secrets.get("hf_token"), force_destroy=cfg.weight_cache.force_destroy,
+        seeder_image=cat.image("hf-downloader"), tags=ctx.tags("weight-cache")),
+        opts=pulumi.ResourceOptions.merge(both_opts, in_serving))
+
+    vllm_pin = cat.images["vllm"]
+    servers: dict[str, VllmService] = {}
+    api_keys: dict[str, pulumi.Output[str]] = {}
+    for key, m in sorted(cfg.models.items()):
+        pool = cfg.gpu_pools[m.pool]
+        smallest = min((cat.instance_types[t] for t in pool.instance_types), key=lambda it: (it.memory_gib, it.vcpu))
+        variant = cat.variant(m.model, m.quantization)
+        prefix = model_prefix(seeds[key])
+        spec = VllmSpec(
+            model=f"s3://{bucket}/{prefix}", served_model_name=m.served_model_name or key, max_model_len=m.max_model_len,
+            gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs,
+            tensor_parallel_size=m.tensor_parallel_size, quantization=variant.vllm_quantization,
+            kv_cache_dtype=m.kv_cache_dtype, enable_prefix_caching=m.enable_prefix_caching,
+            shutdown_timeout_seconds=m.shutdown_timeout_seconds)
+        pw = random.RandomPassword(f"{key}-api-key", length=48, special=False)
+        api_keys[key] = pulumi.Output.secret(pw.result)
+        weights_per_gpu = variant.weights_gib / m.tensor_parallel_size
+        servers[key] = VllmService(key, VllmServiceArgs(
+            namespace=SERVING_NS, spec=spec, image=cat.image("vllm"), engine_version=vllm_pin.version,
+            api_key=api_keys[key], pool=m.pool, gpu_model=pools[m.pool].labels["strait.dev/gpu"],
+            gpus_per_replica=m.tensor_parallel_size, replicas=m.replicas,
+            cpu_request=max(1, math.floor(smallest.vcpu * 0.75)), memory_request_gib=max(8, math.floor(smallest.memory_gib * 0.75)),
+            startup_timeout_seconds=m.startup_timeout_seconds or startup_budget_seconds(weights_per_gpu),
+            weights_ready_uri=f"s3://{bucket}/{prefix}/{COMPLETE_MARKER}", wait_image=cat.image("aws-cli"),
+            aws_region=cfg.region, max_surge=1 if pool.max_size > m.replicas else 0),
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[serving_ns, cache])))
+
+    tiers = {}
+    for tname, t in sorted(cfg.gateway.tiers.items()):
+        tiers[tname] = Tier(
+            self_hosted=tuple(SelfHostedEndpoint(served_model_name=cfg.models[mk].served_model_name or mk,
+                                                 api_base=servers[mk].url, api_key_env=key_env_for(mk),
+                                                 max_model_len=cfg.models[mk].max_model_len) for mk in t.models),
+            providers=tuple(ProviderModel(provider=p.provider, model=p.model) for p in t.providers),
+            fallbacks=tuple(t.fallbacks), timeout_seconds=t.timeout_seconds)
+    used_models = sorted({mk for t in cfg.gateway.tiers.values() for mk in t.models})
+    used_providers = sorted({p.provider for t in cfg.gateway.tiers.values() for p in t.providers})
+    secret_env = {key_env_for(mk): api_keys[mk] for mk in used_models}
+    secret_env.update({PROVIDER_KEY_ENV[p]: secrets.get(PROVIDER_SECRET[p]) for p in used_providers})
+    master_key = secrets.get("litellm_master_key")
+    if master_key is None:
+        master_key = pulumi.Output.concat("sk-", random.RandomPassword("litellm-master-key", length=48, special=False).result)
+    lite_pin = cat.images["litellm"]
+    gateway = LiteLLMGateway("litellm", LiteLLMGatewayArgs(
+        namespace=GATEWAY_NS, spec=GatewaySpec(tiers=tiers, num_retries=cfg.gateway.num_retries,
+                                               allowed_fails=cfg.gateway.allowed_fails,
+                                               cooldown_seconds=cfg.gateway.cooldown_seconds),
+        image=cat.image("litellm"), version=lite_pin.version, master_key=master_key, secret_env=secret_env,
+        replicas=cfg.gateway.replicas), opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[gateway_ns])))
+
+    return {
+        "cluster_name": cluster.cluster_name,
+        "gateway_url": gateway.url,
+        "litellm_master_key": pulumi.Output.secret(master_key),
+        "model_urls": {k: s.url for k, s in servers.items()},
+        "weight_bucket": cache.bucket_name,
+    }

@@ -1,0 +1,56 @@
+"""Config model of the phase-1 MVP blueprint: one EKS cluster, GPU pools, vLLM models and a gateway."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from strait.catalog import load_catalog
+from strait.config.checks import check_platform
+from strait.config.errors import issues_error
+from strait.config.sections import (
+    ClusterConfig,
+    GatewayConfig,
+    GpuPoolConfig,
+    ModelConfig,
+    Name,
+    NetworkConfig,
+    StrictModel,
+    WeightCacheConfig,
+)
+
+
+class Phase1Config(StrictModel):
+    """`strait:*` keys of a phase-1 stack. Every key is checked before any resource exists."""
+
+    blueprint: Literal["phase1_mvp"]
+    cloud: Literal["aws"] = Field("aws", description="Phase 1 targets EKS.")
+    region: str = Field(description="AWS region code from the catalog, e.g. ap-southeast-1.")
+    cost_center: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.:/=+@-]+$",
+        description="Billing owner; becomes the cost-center tag on every resource.",
+    )
+    monthly_budget_usd: float | None = Field(None, gt=0, description="GPU budget the spend policy checks. Default: no cap.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags, merged last onto every resource.")
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    gpu_pools: dict[Name, GpuPoolConfig] = Field(min_length=1, description="GPU node groups keyed by name.")
+    models: dict[Name, ModelConfig] = Field(min_length=1, description="Served models keyed by name.")
+    gateway: GatewayConfig
+    weight_cache: WeightCacheConfig = Field(default_factory=WeightCacheConfig)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
+        reserved = {"project", "stack", "blueprint", "component", "cost-center", "managed-by"}
+        clash = sorted(set(v) & reserved)
+        if clash:
+            raise ValueError(f"tags {clash} are set by Strait itself || remove them; use cost_center for cost-center")
+        return v
+
+    @model_validator(mode="after")
+    def _against_catalog(self) -> "Phase1Config":
+        issues = check_platform(self, load_catalog())
+        if issues:
+            raise issues_error(issues)
+        return self

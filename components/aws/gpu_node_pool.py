@@ -1,0 +1,103 @@
+"""A GPU node pool: an EKS managed node group on an NVIDIA AMI, tainted so only GPU pods land there."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from strait.naming import child, dns_label
+
+GPU_TAINT_KEY = "nvidia.com/gpu"
+POOL_LABEL = "strait.dev/pool"
+GPU_LABEL = "strait.dev/gpu"
+DEVICE_PLUGIN_LABEL = "strait.dev/nvidia-device-plugin"
+
+AMI_TYPES = {"al2023_nvidia": "AL2023_x86_64_NVIDIA", "bottlerocket_nvidia": "BOTTLEROCKET_x86_64_NVIDIA"}
+#: AL2023 NVIDIA AMIs carry the driver and container toolkit but not the device plugin; Bottlerocket carries all three.
+NEEDS_DEVICE_PLUGIN = {"al2023_nvidia": True, "bottlerocket_nvidia": False}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuNodePoolArgs:
+    cluster_name: pulumi.Input[str]
+    node_role_arn: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    instance_types: list[str]
+    """All with the same GPU model and count; more than one gives spot more capacity pools."""
+    gpu_model: str
+    """Catalog GPU key (L40S, A10G, T4 ...), published as a node label."""
+    tags: dict[str, str]
+    capacity: str = "on_demand"
+    """'spot' or 'on_demand'."""
+    min_size: int = 1
+    max_size: int = 2
+    desired_size: int = 1
+    disk_size_gib: int = 200
+    ami: str = "al2023_nvidia"
+
+
+def pool_labels(pool: str, args: GpuNodePoolArgs) -> dict[str, str]:
+    labels = {POOL_LABEL: pool, GPU_LABEL: args.gpu_model, "strait.dev/capacity": args.capacity}
+    if NEEDS_DEVICE_PLUGIN[args.ami]:
+        labels[DEVICE_PLUGIN_LABEL] = "true"
+    return labels
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    node_group_name: pulumi.Output[str]
+    labels: dict[str, str]
+    needs_device_plugin: bool
+
+    def __init__(self, name: str, pool: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("strait:aws:GpuNodePool", name, None, opts)
+        if args.capacity not in ("spot", "on_demand"):
+            raise ValueError(f"capacity must be 'spot' or 'on_demand', got {args.capacity!r}")
+        if args.ami not in AMI_TYPES:
+            raise ValueError(f"ami must be one of {sorted(AMI_TYPES)}, got {args.ami!r}")
+        if not args.min_size <= args.desired_size <= args.max_size:
+            raise ValueError("sizes must satisfy min_size <= desired_size <= max_size")
+        o = pulumi.ResourceOptions(parent=self)
+        self.labels = pool_labels(pool, args)
+        self.needs_device_plugin = NEEDS_DEVICE_PLUGIN[args.ami]
+        tags = {**args.tags, "strait.dev/pool": pool, "strait.dev/capacity": args.capacity}
+        # Cluster Autoscaler can scale this pool from zero only if the ASG advertises labels and taints.
+        asg_tags = {
+            "k8s.io/cluster-autoscaler/enabled": "true",
+            **{f"k8s.io/cluster-autoscaler/node-template/label/{k}": v for k, v in self.labels.items()},
+            f"k8s.io/cluster-autoscaler/node-template/taint/{GPU_TAINT_KEY}": "true:NoSchedule",
+        }
+        lt = aws.ec2.LaunchTemplate(
+            child(name, "lt"),
+            block_device_mappings=[{
+                "device_name": "/dev/xvda",
+                "ebs": {"volume_size": args.disk_size_gib, "volume_type": "gp3", "encrypted": "true",
+                        "delete_on_termination": "true", "iops": 6000, "throughput": 500},
+            }],
+            # IMDSv2 only, hop limit 1: pods get AWS credentials from Pod Identity, never from the node.
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
+            tag_specifications=[{"resource_type": "instance", "tags": tags}, {"resource_type": "volume", "tags": tags}],
+            tags=tags,
+            opts=o,
+        )
+        ng = aws.eks.NodeGroup(
+            child(name, "ng"),
+            cluster_name=args.cluster_name,
+            node_group_name=dns_label(child(str(args.tags.get("stack", "strait")), pool), 63),
+            node_role_arn=args.node_role_arn,
+            subnet_ids=list(args.subnet_ids),
+            ami_type=AMI_TYPES[args.ami],
+            capacity_type="SPOT" if args.capacity == "spot" else "ON_DEMAND",
+            instance_types=list(args.instance_types),
+            launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
+            scaling_config={"min_size": args.min_size, "max_size": args.max_size, "desired_size": args.desired_size},
+            update_config={"max_unavailable": 1},
+            labels=self.labels,
+            taints=[{"key": GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}],
+            tags={**tags, **asg_tags},
+            # The autoscaler owns desired size after creation.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+        )
+        self.node_group_name = ng.node_group_name
+        self.register_outputs({"node_group_name": self.node_group_name, "labels": self.labels})

@@ -1,0 +1,1 @@
+"""In-cluster components. They receive the Kubernetes provider through ``opts.providers``."""

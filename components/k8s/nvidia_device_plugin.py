@@ -1,0 +1,51 @@
+"""The NVIDIA device plugin DaemonSet, for GPU nodes whose AMI lacks it (EKS AL2023 NVIDIA)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.aws.gpu_node_pool import DEVICE_PLUGIN_LABEL
+from components.k8s.common import GPU_TOLERATION
+from strait.naming import child
+from strait.tags import k8s_labels, selector_labels
+
+
+@dataclass(frozen=True, kw_only=True)
+class NvidiaDevicePluginArgs:
+    image: str
+    version: str
+    namespace: str = "kube-system"
+
+
+class NvidiaDevicePlugin(pulumi.ComponentResource):
+    def __init__(self, name: str, args: NvidiaDevicePluginArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("strait:k8s:NvidiaDevicePlugin", name, None, opts)
+        labels = k8s_labels(name="nvidia-device-plugin", instance=name, component="gpu-driver", version=args.version)
+        sel = selector_labels(labels)
+        k8s.apps.v1.DaemonSet(child(name, "ds"), metadata={"name": "nvidia-device-plugin", "namespace": args.namespace,
+                                                           "labels": labels}, spec={
+            "selector": {"matchLabels": sel},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "priorityClassName": "system-node-critical",
+                    "nodeSelector": {DEVICE_PLUGIN_LABEL: "true"},
+                    "tolerations": [GPU_TOLERATION],
+                    "containers": [{
+                        "name": "nvidia-device-plugin",
+                        "image": args.image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                        # The plugin writes a socket into the kubelet's directory; it needs no other privilege.
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
+                    }],
+                    "volumes": [{"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins"}}],
+                },
+            },
+        }, opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({})

@@ -1,0 +1,123 @@
+"""Typed shape of the catalog data files (``strait/catalog/data/*.yaml``).
+
+Every fact that goes stale (prices, regional offers) or that we copied from an
+upstream (model configs) carries ``source`` and ``as_of`` so a reader can check it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Cloud = Literal["aws", "gcp"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sourced(_Strict):
+    source: str = Field(description="URL or document the fact was taken from.")
+    as_of: dt.date = Field(description="Date the source was read or published.")
+
+
+class Region(Sourced):
+    cloud: Cloud
+    city: str
+    country: str
+    zones: tuple[str, ...] = Field(description="Availability zones / GCP zones in the region.")
+
+
+class Gpu(Sourced):
+    """One GPU model (per-device facts)."""
+
+    memory_gib: float = Field(description="Device memory in GiB as reported by the driver (e.g. 44.5 for L40S 48 GB).")
+    memory_gb_marketing: int = Field(description="Memory as marketed, in GB.")
+    architecture: str = Field(description="NVIDIA architecture: Turing, Ampere, Ada, Hopper, Blackwell.")
+    fp8: bool = Field(description="Native FP8 tensor cores (Ada/Hopper+).")
+    bf16_dense_tflops: float = Field(description="Dense BF16 tensor TFLOPS (no sparsity).")
+    memory_bandwidth_gbps: float = Field(description="Memory bandwidth in GB/s.")
+
+
+class RegionPrice(Sourced):
+    on_demand_usd_per_hour: float | None = Field(
+        default=None, description="Linux on-demand price. None: not published / not offered on demand."
+    )
+    spot_usd_per_hour: float | None = Field(
+        default=None, description="Typical spot price. None: unknown."
+    )
+    zones: tuple[str, ...] | None = Field(
+        default=None, description="Zones where the type is offered, when known. None: not researched per zone."
+    )
+
+
+class InstanceType(Sourced):
+    cloud: Cloud
+    gpu: str | None = Field(default=None, description="Key into gpus.yaml. None: a CPU-only type (system nodes).")
+    gpu_count: int = 0
+    vcpu: int
+    memory_gib: float
+    local_nvme_gb: int = 0
+    regions: dict[str, RegionPrice] = Field(
+        default_factory=dict,
+        description="Regions where this type is OFFERED, keyed by region code. Absent region = not offered.",
+    )
+
+
+class Variant(Sourced):
+    """A downloadable checkpoint of a model in one quantization."""
+
+    hf_repo: str
+    weights_gib: float = Field(description="Total size of the safetensors weight files in GiB.")
+    vllm_quantization: str | None = Field(
+        default=None, description="Value for vLLM --quantization, None for unquantized or auto-detected."
+    )
+
+
+class Mla(_Strict):
+    kv_lora_rank: int
+    qk_rope_head_dim: int
+
+
+class ModelArch(Sourced):
+    """Architecture facts from the model's own config.json."""
+
+    architecture: str = Field(description="config.json `architectures[0]`.")
+    num_layers: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    hidden_size: int
+    params_billion: float
+    native_context: int = Field(description="max_position_embeddings without rope scaling.")
+    torch_dtype: str
+    mla: Mla | None = None
+    variants: dict[str, Variant] = Field(description="Keyed by quantization name: bf16, awq, fp8, gptq-int4 ...")
+
+
+class KubernetesVersion(Sourced):
+    """A Kubernetes minor version as supported by a managed service."""
+
+    release_date: dt.date
+    end_of_standard_support: dt.date
+
+
+class ImagePin(Sourced):
+    """A container image pinned to the version whose flags/metrics we render."""
+
+    repository: str
+    tag: str
+    version: str = Field(description="Upstream software version the tag carries (e.g. vLLM 0.33.0).")
+
+
+class UnitPrice(Sourced):
+    usd: float = Field(description="Price per unit.")
+
+
+class ServicePrice(_Strict):
+    """A non-instance cost component (EKS control plane, NAT gateway, storage ...)."""
+
+    unit: Literal["hour", "GiB-month", "GB-month", "GB"]
+    description: str
+    regions: dict[str, UnitPrice] = Field(description="Price per region code.")

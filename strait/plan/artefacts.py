@@ -1,0 +1,92 @@
+"""Turn recorded registrations into the files a reader (or a real consumer) checks."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from strait.plan.engine import PlanResult, ResourceRecord
+
+#: Keys pulumi-kubernetes adds to inputs that are not part of the object.
+_K8S_INTERNAL = {"id", "urn", "__defaults"}
+
+
+def coerce_numbers(value: Any) -> Any:
+    """The RPC layer turns every number into a float; Kubernetes wants integers where they are whole."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: coerce_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [coerce_numbers(v) for v in value]
+    return value
+
+
+def is_k8s_object(r: ResourceRecord) -> bool:
+    return r.custom and r.type.startswith("kubernetes:") and not r.type.startswith("kubernetes:helm")
+
+
+def manifest_of(r: ResourceRecord) -> dict[str, Any]:
+    inputs = coerce_numbers({k: v for k, v in r.inputs.items() if k not in _K8S_INTERNAL})
+    group_version, kind = r.type.split(":")[1], r.type.split(":")[2]
+    group, version = group_version.split("/")
+    api_version = inputs.pop("apiVersion", version if group == "core" else f"{group}/{version}")
+    inputs.pop("kind", None)
+    meta = inputs.pop("metadata", {}) or {}
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta, **dict(sorted(inputs.items()))}
+
+
+def manifests(plan: PlanResult) -> list[dict[str, Any]]:
+    return [manifest_of(r) for r in plan.resources if is_k8s_object(r)]
+
+
+def manifest_path(m: dict[str, Any]) -> str:
+    ns = m["metadata"].get("namespace", "_cluster")
+    return f"{ns}/{m['kind'].lower()}-{m['metadata'].get('name', 'unnamed')}.yaml"
+
+
+def litellm_config(plan: PlanResult) -> str | None:
+    for m in manifests(plan):
+        if m["kind"] == "ConfigMap" and "config.yaml" in (m.get("data") or {}) and \
+                m["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "litellm":
+            return m["data"]["config.yaml"]
+    return None
+
+
+def write_artefacts(plan: PlanResult, out_dir: Path) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    res = out_dir / "resources.json"
+    res.write_text(json.dumps({
+        "stack": plan.stack.stack, "project": plan.stack.project,
+        "resources": [r.as_json() for r in plan.resources], "outputs": plan.outputs,
+    }, indent=2, sort_keys=True, default=str) + "\n")
+    written["resources"] = res
+    mdir = out_dir / "manifests"
+    if mdir.exists():
+        for old in sorted(mdir.rglob("*.yaml")):
+            old.unlink()
+    for m in manifests(plan):
+        p = mdir / manifest_path(m)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(yaml.safe_dump(m, sort_keys=False, default_flow_style=False))
+    written["manifests"] = mdir
+    cfg = litellm_config(plan)
+    if cfg is not None:
+        p = out_dir / "litellm" / "config.yaml"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(cfg)
+        written["litellm"] = p
+    return written
+
+
+def find_leaks(out_dir: Path, secrets: list[str]) -> list[str]:
+    """Files under ``out_dir`` containing any of ``secrets`` in plain text."""
+    leaks = []
+    for p in sorted(out_dir.rglob("*")):
+        if p.is_file():
+            text = p.read_text(errors="replace")
+            leaks += [f"{p.relative_to(out_dir)}" for s in secrets if s and s in text]
+    return leaks

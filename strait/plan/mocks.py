@@ -1,0 +1,129 @@
+"""Pulumi mocks that answer like the providers would, and a monitor that records every registration.
+
+If a mock leaves a computed field out (an endpoint, an ARN, a kubeconfig input) the Output stays
+unknown, its ``.apply`` never runs, and whatever depends on it silently disappears from the plan.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import rpc
+
+SECRET_MASK = "[secret]"
+ACCOUNT = "123456789012"
+
+
+def _fake_id(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:12]
+
+
+class StraitMocks(pulumi.runtime.Mocks):
+    def __init__(self, region: str = "ap-southeast-1"):
+        self.region = region
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        t, name, inputs = args.typ, args.name, dict(args.inputs)
+        rid = f"{name}-{_fake_id(t + name)}"
+        state = dict(inputs)
+        if t.startswith("aws:"):
+            svc = t.split(":")[1].split("/")[0]
+            state.setdefault("arn", f"arn:aws:{svc}:{self.region}:{ACCOUNT}:{name}")
+            state.setdefault("tagsAll", inputs.get("tags", {}))
+        if t == "aws:eks/cluster:Cluster":
+            state.update(endpoint=f"https://{_fake_id(name).upper()}.gr7.{self.region}.eks.amazonaws.com",
+                         certificateAuthority={"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm1vY2sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
+                         identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{_fake_id(name)}"}]}],
+                         status="ACTIVE")
+            rid = inputs.get("name", rid)
+        elif t == "aws:iam/role:Role":
+            rid = inputs.get("name", rid)
+            state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{rid}"
+        elif t == "aws:s3/bucket:Bucket":
+            rid = inputs.get("bucket", rid)
+            state["arn"] = f"arn:aws:s3:::{rid}"
+            state["bucketRegionalDomainName"] = f"{rid}.s3.{self.region}.amazonaws.com"
+        elif t == "aws:ec2/launchTemplate:LaunchTemplate":
+            state["latestVersion"] = 1
+            rid = f"lt-{_fake_id(name)}"
+        elif t == "aws:eks/nodeGroup:NodeGroup":
+            state.setdefault("nodeGroupName", name)
+        elif t == "aws:kms/key:Key":
+            state["keyId"] = _fake_id(name)
+        elif t == "random:index/randomPassword:RandomPassword":
+            # Deterministic and recognisable, so the leak check can look for it in every output.
+            state["result"] = rpc.wrap_rpc_secret(f"mock-random-{name}-{_fake_id(name)}")
+        elif t.startswith("kubernetes:") and not t.startswith("kubernetes:helm"):
+            meta = dict(inputs.get("metadata") or {})
+            meta.setdefault("name", name)
+            state["metadata"] = meta
+        state.setdefault("id", rid)
+        return rid, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/offline", "userId": "OFFLINE"}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region}
+        return {}
+
+
+def mask_secrets(value: Any) -> tuple[Any, bool]:
+    """Replace every secret (as serialized by the SDK) with a mask; report whether any was found."""
+    if rpc.is_rpc_secret(value):
+        return _mask_all(rpc.unwrap_rpc_secret(value)), True
+    if isinstance(value, dict):
+        out, found = {}, False
+        for k, v in value.items():
+            out[k], f = mask_secrets(v)
+            found = found or f
+        return out, found
+    if isinstance(value, list):
+        items = [mask_secrets(v) for v in value]
+        return [i[0] for i in items], any(i[1] for i in items)
+    return value, False
+
+
+def _mask_all(value: Any) -> Any:
+    """Keep the shape (so a masked Secret is still a valid object) but hide every leaf."""
+    if isinstance(value, dict):
+        return {k: _mask_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_all(v) for v in value]
+    return SECRET_MASK
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    dependencies: list[str]
+    inputs: dict
+    has_secrets: bool
+    protect: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    def __init__(self, mocks: StraitMocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            inputs, has_secrets = mask_secrets(raw)
+            self.registrations.append(Registration(
+                urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
+                parent=request.parent, provider=request.provider, dependencies=list(request.dependencies),
+                inputs=inputs, has_secrets=has_secrets, protect=bool(request.protect),
+                ignore_changes=list(request.ignoreChanges)))
+        return response

@@ -1,0 +1,51 @@
+"""The human-readable summary printed by `strait plan`."""
+from __future__ import annotations
+
+from collections import Counter
+
+from strait.cost import CostEstimate
+from strait.plan.engine import PlanResult
+
+
+def gpu_pools(plan: PlanResult) -> list[dict]:
+    pools = []
+    for r in plan.by_type("aws:eks/nodeGroup:NodeGroup"):
+        labels = r.inputs.get("labels") or {}
+        if "strait.dev/gpu" not in labels:
+            continue
+        sc = r.inputs.get("scalingConfig") or {}
+        pools.append({"pool": labels.get("strait.dev/pool"), "gpu": labels["strait.dev/gpu"],
+                      "instance_types": r.inputs.get("instanceTypes"), "capacity": r.inputs.get("capacityType"),
+                      "min": int(sc.get("minSize", 0)), "desired": int(sc.get("desiredSize", 0)), "max": int(sc.get("maxSize", 0))})
+    return pools
+
+
+def render_summary(plan: PlanResult, cost: CostEstimate, out_dir: str, extra: list[str] | None = None) -> str:
+    lines = [f"Strait offline plan: stack {plan.stack.stack} ({plan.stack.project}), region {cost.region}", ""]
+    counts = Counter(r.type for r in plan.resources)
+    lines.append(f"Resources: {len(plan.resources)} ({sum(1 for r in plan.resources if r.custom)} cloud/Kubernetes objects, "
+                 f"{sum(1 for r in plan.resources if not r.custom)} components)")
+    width = max(len(t) for t in counts) if counts else 10
+    for t, n in sorted(counts.items()):
+        lines.append(f"  {t:<{width}}  {n:>3}")
+    lines.append("")
+    lines.append("GPU nodes:")
+    for p in gpu_pools(plan):
+        lines.append(f"  {p['pool']}: {p['min']}-{p['max']} x {', '.join(p['instance_types'])} "
+                     f"({p['gpu']}, {p['capacity'].lower().replace('_', '-')}), desired {p['desired']}")
+    lines.append("")
+    lines.append(f"Estimated monthly cost: ${cost.total():,.2f} expected, ${cost.total(worst=True):,.2f} at max size "
+                 f"(730 h/month, catalog prices)")
+    for c in cost.components:
+        price = "price unknown" if c.unit_price_usd is None else f"${c.unit_price_usd:.4g}/h -> ${c.monthly_cost_usd:,.2f}"
+        lines.append(f"  {c.name} [{c.resource}]: {price}")
+    if cost.unknown:
+        lines.append(f"  WARNING: {len(cost.unknown)} component(s) have no catalog price; the total leaves them out.")
+    for w in (extra or []):
+        lines.append(w)
+    if plan.stack.placeholders:
+        lines.append("")
+        lines.append(f"Secrets not set in the stack file, planned with placeholders: {', '.join(plan.stack.placeholders)}")
+    lines.append("")
+    lines.append(f"Wrote {out_dir}/: resources.json, manifests/, litellm/config.yaml")
+    return "\n".join(lines)

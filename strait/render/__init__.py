@@ -1,0 +1,1 @@
+"""Pure, deterministic renderers. Nothing here imports pulumi; components wrap what these return."""

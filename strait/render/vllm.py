@@ -1,0 +1,67 @@
+"""``vllm serve`` argv for the pinned vLLM version (see catalog images.yaml).
+
+The output is checked by vLLM's own argument parser in tests/render/test_vllm_parser.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+VLLM_PORT = 8000
+#: vLLM reads the API key from this variable (same as --api-key); it guards /v1 only.
+API_KEY_ENV = "VLLM_API_KEY"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VllmSpec:
+    """What one vLLM server runs. Plain values only, so the argv is deterministic."""
+
+    model: str
+    """Weights location: an s3:// prefix of the weight cache, a local path, or a hub id (tests only)."""
+    served_model_name: str
+    max_model_len: int
+    gpu_memory_utilization: float = 0.90
+    max_num_seqs: int = 64
+    tensor_parallel_size: int = 1
+    quantization: str | None = None
+    """None: vLLM detects AWQ/GPTQ/FP8 from the checkpoint's quantization_config."""
+    kv_cache_dtype: str = "auto"
+    enable_prefix_caching: bool = True
+    shutdown_timeout_seconds: int = 60
+    load_format: str | None = "runai_streamer"
+    """'runai_streamer' streams safetensors from S3 straight into GPU memory. None: vLLM's default."""
+    port: int = VLLM_PORT
+
+
+def render_vllm_args(spec: VllmSpec) -> list[str]:
+    """Arguments after ``vllm serve`` (the model is the positional first argument)."""
+    args = [
+        spec.model,
+        "--served-model-name", spec.served_model_name,
+        "--host", "0.0.0.0",
+        "--port", str(spec.port),
+        "--max-model-len", str(spec.max_model_len),
+        "--gpu-memory-utilization", f"{spec.gpu_memory_utilization:g}",
+        "--max-num-seqs", str(spec.max_num_seqs),
+        "--tensor-parallel-size", str(spec.tensor_parallel_size),
+        "--kv-cache-dtype", spec.kv_cache_dtype,
+        "--enable-prefix-caching" if spec.enable_prefix_caching else "--no-enable-prefix-caching",
+        "--shutdown-timeout", str(spec.shutdown_timeout_seconds),
+        # /metrics stays on: never pass --disable-log-stats (it turns the Prometheus metrics off).
+    ]
+    if spec.quantization:
+        args += ["--quantization", spec.quantization]
+    if spec.load_format:
+        args += ["--load-format", spec.load_format]
+    return args
+
+
+def render_vllm_command(spec: VllmSpec) -> list[str]:
+    return ["vllm", "serve", *render_vllm_args(spec)]
+
+
+def spec_checksum(spec: VllmSpec, *extra: object) -> str:
+    """sha256 of everything that should roll the Deployment when it changes."""
+    payload = json.dumps([asdict(spec), [str(e) for e in extra]], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()

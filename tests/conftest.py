@@ -1,0 +1,52 @@
+"""Shared fixtures. Stack plans run once per session, through the real CLI in a subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+
+
+def load_stack_raw(stack: str) -> dict:
+    """The `strait:` namespace of a stack file, as a plain dict."""
+    doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    return {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("strait:")}
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "strait.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+class PlannedStack:
+    def __init__(self, stack: str, out: Path, proc: subprocess.CompletedProcess):
+        self.stack, self.dir, self.proc = stack, out / stack, proc
+
+    @property
+    def resources(self) -> list[dict]:
+        return json.loads((self.dir / "resources.json").read_text())["resources"]
+
+    @property
+    def outputs(self) -> dict:
+        return json.loads((self.dir / "resources.json").read_text())["outputs"]
+
+    def manifests(self) -> list[tuple[Path, dict]]:
+        return [(p, yaml.safe_load(p.read_text())) for p in sorted((self.dir / "manifests").rglob("*.yaml"))]
+
+
+@pytest.fixture(scope="session")
+def planned(tmp_path_factory) -> dict[str, PlannedStack]:
+    out = tmp_path_factory.mktemp("plans")
+    result = {}
+    for stack in STACKS:
+        proc = run_cli("plan", "--stack", stack, "--out", str(out))
+        result[stack] = PlannedStack(stack, out, proc)
+    return result
