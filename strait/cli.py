@@ -44,10 +44,11 @@ def _plan(args: argparse.Namespace) -> int:
     notes: list[str] = []
     problems: list[str] = []
 
-    defaults = sorted({r.provider.split("::")[-2] for r in plan.resources
-                       if r.custom and not r.is_provider and "::default_" in r.provider})
+    # Pulumi.yaml disables default providers: a resource without an explicit one would fail `pulumi up`.
+    defaults = sorted(r.name for r in plan.resources
+                      if r.custom and not r.is_provider and (not r.provider or "::default_" in r.provider))
     if defaults:
-        problems.append(f"resources use default providers ({', '.join(defaults)}); pass providers explicitly")
+        problems.append(f"resources without an explicit provider ({', '.join(defaults)}); pass providers down")
     secrets = [v for k, v in stack_cfg.values.items() if k in stack_cfg.secret_keys and isinstance(v, str)]
     secrets += [f"mock-random-{r.name}-" for r in plan.by_type("random:index/randomPassword:RandomPassword")]
     leaks = find_leaks(out_dir, secrets)

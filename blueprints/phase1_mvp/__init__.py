@@ -40,6 +40,7 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
     cluster_name = eks_cluster_name(project, stack)
 
     aws_provider = aws.Provider("aws", region=cfg.region)
+    random_opts = pulumi.ResourceOptions(provider=random.Provider("random"))
     aws_opts = pulumi.ResourceOptions(providers={"aws": aws_provider})
     zones = list(cat.regions[cfg.region].zones[: cfg.network.availability_zones])
 
@@ -96,7 +97,7 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
             tensor_parallel_size=m.tensor_parallel_size, quantization=variant.vllm_quantization,
             kv_cache_dtype=m.kv_cache_dtype, enable_prefix_caching=m.enable_prefix_caching,
             shutdown_timeout_seconds=m.shutdown_timeout_seconds)
-        pw = random.RandomPassword(f"{key}-api-key", length=48, special=False)
+        pw = random.RandomPassword(f"{key}-api-key", length=48, special=False, opts=random_opts)
         api_keys[key] = pulumi.Output.secret(pw.result)
         weights_per_gpu = variant.weights_gib / m.tensor_parallel_size
         servers[key] = VllmService(key, VllmServiceArgs(
@@ -123,7 +124,8 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
     secret_env.update({PROVIDER_KEY_ENV[p]: secrets.get(PROVIDER_SECRET[p]) for p in used_providers})
     master_key = secrets.get("litellm_master_key")
     if master_key is None:
-        master_key = pulumi.Output.concat("sk-", random.RandomPassword("litellm-master-key", length=48, special=False).result)
+        master_key = pulumi.Output.concat("sk-", random.RandomPassword("litellm-master-key", length=48, special=False,
+                                                                     opts=random_opts).result)
     lite_pin = cat.images["litellm"]
     gateway = LiteLLMGateway("litellm", LiteLLMGatewayArgs(
         namespace=GATEWAY_NS, spec=GatewaySpec(tiers=tiers, num_retries=cfg.gateway.num_retries,

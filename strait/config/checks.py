@@ -33,22 +33,25 @@ def check_platform(cfg: PlatformConfig, cat: Catalog) -> list[ConfigIssue]:
     add = issues.append
 
     region = cat.regions.get(cfg.region)
-    if region is None or region.cloud != cfg.cloud:
+    region_ok = region is not None and region.cloud == cfg.cloud
+    if not region_ok:
         options = sorted(k for k, r in cat.regions.items() if r.cloud == cfg.cloud)
-        add(ConfigIssue("region", cfg.region, f"not a {cfg.cloud} region in the catalog",
+        add(ConfigIssue("region", cfg.region, f"not an {cfg.cloud.upper()} region in the catalog",
                         f"{_did_you_mean(cfg.region, options)}use one of: {', '.join(options)}"))
-        return issues  # every other check depends on the region
 
     k8s = cfg.cluster.kubernetes_version
     if k8s not in cat.kubernetes_versions:
         add(ConfigIssue("cluster.kubernetes_version", k8s, "not an EKS version in the catalog",
                         f"use one of: {', '.join(sorted(cat.kubernetes_versions))}"))
-    issues += _check_instance("cluster.system_instance_type", cfg.cluster.system_instance_type, cfg.region, cat, gpu=False)
+    if region_ok:  # offers are per region; without one, instance checks would only repeat the region error
+        issues += _check_instance("cluster.system_instance_type", cfg.cluster.system_instance_type, cfg.region, cat, gpu=False)
 
     for pname, pool in cfg.gpu_pools.items():
         path = f"gpu_pools.{pname}"
         gpus = set()
         for i, it in enumerate(pool.instance_types):
+            if not region_ok:
+                continue
             found = _check_instance(f"{path}.instance_types[{i}]", it, cfg.region, cat, gpu=True)
             issues += found
             if not found:
@@ -64,7 +67,7 @@ def check_platform(cfg: PlatformConfig, cat: Catalog) -> list[ConfigIssue]:
                             "sizes must satisfy min_size <= desired_size <= max_size", "adjust the three sizes"))
 
     for mname, m in cfg.models.items():
-        issues += _check_model(f"models.{mname}", m, cfg, cat)
+        issues += _check_model(f"models.{mname}", m, cfg, cat, region_ok)
 
     issues += _check_gateway(cfg, cat)
     return issues
@@ -88,7 +91,7 @@ def startup_budget_seconds(weights_per_gpu_gib: float) -> int:
     return int(STARTUP_BASE_SECONDS + STARTUP_SECONDS_PER_GIB * weights_per_gpu_gib)
 
 
-def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog) -> list[ConfigIssue]:
+def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog, region_ok: bool) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     add = issues.append
     arch = cat.models.get(m.model)
@@ -113,6 +116,8 @@ def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog) -
         add(ConfigIssue(f"{path}.tensor_parallel_size", m.tensor_parallel_size,
                         f"{m.model} has {arch.num_attention_heads} attention heads, which do not split evenly",
                         "use a tensor parallelism that divides the head count"))
+    if not region_ok:
+        return issues
     # the pool's shape; instance problems were reported already
     shapes = {(cat.instance_types[t].gpu, cat.instance_types[t].gpu_count) for t in pool.instance_types
               if t in cat.instance_types and cat.instance_types[t].gpu and cfg.region in cat.instance_types[t].regions}
@@ -132,11 +137,15 @@ def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog) -
     plan = sizing.plan_kv(arch, variant.weights_gib, gpu.memory_gib, gpu_memory_utilization=m.gpu_memory_utilization,
                           tp=m.tensor_parallel_size, kv_cache_dtype=m.kv_cache_dtype, max_model_len=m.max_model_len)
     if not plan.weights_fit:
+        smaller = sorted(q for q, v in arch.variants.items() if v.weights_gib < variant.weights_gib)
+        fix = f"use a smaller checkpoint ({', '.join(smaller)}), " if smaller else ""
+        more_tp = [t for t in (2, 4, 8) if t > m.tensor_parallel_size and t <= gpus_per_node]
+        fix += f"raise tensor_parallel_size (to {more_tp[-1]} on this pool), " if more_tp else ""
         add(ConfigIssue(f"{path}.quantization", m.quantization,
                         f"{variant.weights_gib:.1f} GiB of weights over {m.tensor_parallel_size} GPU(s) leave no room on a "
                         f"{gpu_key} ({gpu.memory_gib} GiB x {m.gpu_memory_utilization} = {plan.requested_gib:.1f} GiB usable, "
                         f"{plan.weights_gib:.1f} GiB weights + {plan.activation_gib + plan.overhead_gib:.1f} GiB runtime per GPU)",
-                        "use a quantized checkpoint (awq, fp8), raise tensor_parallel_size, or a GPU with more memory"))
+                        f"{fix}or use a pool whose GPUs have more memory"))
     elif not plan.one_sequence_fits:
         add(ConfigIssue(f"{path}.max_model_len", m.max_model_len,
                         f"one sequence of this length needs {m.max_model_len * plan.bytes_per_token / sizing.GIB:.2f} GiB of KV cache "

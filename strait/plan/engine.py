@@ -1,6 +1,7 @@
 """Drive the real ``__main__.py`` under mocks and collect what it registers."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import runpy
 import sys
@@ -47,28 +48,13 @@ class PlanResult:
         return [r for r in self.resources if r.type == type_]
 
 
-class _OutputsMonitorMixin:
-    stack_outputs: dict[str, Any]
-
-
 def run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
     """Run the program of ``stack_cfg.project_dir`` under mocks. ``config`` is the validated model."""
     import pulumi
-    from pulumi.runtime import rpc, settings
+    from pulumi.runtime import settings
     from pulumi.runtime import config as runtime_config
 
-    from strait.plan.mocks import RecordingMonitor, StraitMocks, mask_secrets
-
-    class Monitor(RecordingMonitor):
-        def __init__(self, mocks):
-            super().__init__(mocks)
-            self.stack_outputs: dict[str, Any] = {}
-
-        def RegisterResourceOutputs(self, request):
-            if "pulumi:pulumi:Stack" in request.urn and "$" not in request.urn.split("::")[2]:
-                outs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
-                self.stack_outputs, _ = mask_secrets(outs)
-            return super().RegisterResourceOutputs(request)
+    from strait.plan.mocks import SECRET_MASK, RecordingMonitor, StraitMocks, mask_secrets
 
     project_dir = str(stack_cfg.project_dir)
     if project_dir not in sys.path:
@@ -84,7 +70,8 @@ def run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
     logger.propagate = False
     logger.handlers = [_Collect()]
     mocks = StraitMocks(region=region)
-    monitor = Monitor(mocks)
+    monitor = RecordingMonitor(mocks)
+    stack_outputs: dict[str, Any] = {}
     settings.set_root_resource(None)
     pulumi.runtime.set_mocks(mocks, project=stack_cfg.project, stack=stack_cfg.stack, preview=False,
                              monitor=monitor, logger=logger)
@@ -93,6 +80,23 @@ def run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
 
     def program():
         runpy.run_path(str(main), run_name="__main__")
+        # Under mocks the root stack registered its (empty) outputs before the program ran, so read the
+        # exports here and await them, masking secrets, instead of waiting for RegisterResourceOutputs.
+        exports = dict(settings.get_root_resource().outputs)
+
+        async def collect():
+            for key, value in sorted(exports.items()):
+                out = pulumi.Output.from_input(value)
+                val = await out.future(with_unknowns=True)
+                stack_outputs[key] = SECRET_MASK if await out.is_secret() else mask_secrets(val)[0]
+            return True
+
+        loop = asyncio.get_event_loop()
+        done = asyncio.ensure_future(collect())
+        known, secret = loop.create_future(), loop.create_future()
+        known.set_result(True)
+        secret.set_result(False)
+        return pulumi.Output(set(), done, known, secret)
 
     try:
         pulumi.runtime.test(program)()
@@ -103,4 +107,4 @@ def run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
                        dependencies=tuple(r.dependencies), inputs=r.inputs, has_secrets=r.has_secrets)
         for r in monitor.registrations
     ]
-    return PlanResult(stack=stack_cfg, config=config, resources=records, outputs=monitor.stack_outputs, warnings=warnings)
+    return PlanResult(stack=stack_cfg, config=config, resources=records, outputs=stack_outputs, warnings=warnings)

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Set up everything Strait needs on a fresh machine. Idempotent: re-runs skip what is done.
+#   scripts/setup.sh          the project venv (.venv) with the pinned Pulumi SDKs: enough for `strait plan`
+#   scripts/setup.sh --test   also the test tools and the real consumers the tests use as judges
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=${PYTHON:-python3}
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+# 1. Project venv (Pulumi.yaml names .venv, so `pulumi up` uses the same one).
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+req_hash=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if ! stamp_ok .venv/.strait-main "$req_hash"; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -e . 2>&1 | grep -v "is ignored: it is neither" || true
+  echo "$req_hash" > .venv/.strait-main
+fi
+[ "$want_test" = 1 ] || exit 0
+
+# 2. Test tools and judges in the project venv.
+if ! stamp_ok .venv/.strait-test "$req_hash"; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "is ignored: it is neither" || true
+  echo "$req_hash" > .venv/.strait-test
+fi
+
+# 3. vLLM's own argument parser, in its own venv (CPU torch, vLLM without its GPU dependencies).
+if [ -x scripts/setup-judges.sh ]; then
+  scripts/setup-judges.sh
+fi
+
+# 4. Debian packages used as judges (promtool from `prometheus`).
+need_apt=()
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "setup: need Debian packages ${need_apt[*]} (run as root or install them)" >&2
+    exit 1
+  fi
+fi
