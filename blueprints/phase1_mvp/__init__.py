@@ -107,7 +107,7 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
             cpu_request=max(1, math.floor(smallest.vcpu * 0.75)), memory_request_gib=max(8, math.floor(smallest.memory_gib * 0.75)),
             startup_timeout_seconds=m.startup_timeout_seconds or startup_budget_seconds(weights_per_gpu),
             weights_ready_uri=f"s3://{bucket}/{prefix}/{COMPLETE_MARKER}", wait_image=cat.image("aws-cli"),
-            aws_region=cfg.region, max_surge=1 if pool.max_size > m.replicas else 0),
+            aws_region=cfg.region, max_surge=1 if pool.max_size > m.replicas else 0, client_namespaces=(GATEWAY_NS,)),
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[serving_ns, cache])))
 
     tiers = {}

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.aws.iam import pod_identity_trust
+from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
 from strait.naming import child, iam_role_name
 from strait.tags import k8s_labels
 
@@ -151,6 +152,11 @@ class WeightCache(pulumi.ComponentResource):
             token_secret = k8s.core.v1.Secret(child(name, "hf-token"), metadata={
                 "name": "strait-hf-token", "namespace": args.namespace, "labels": labels},
                 type="Opaque", string_data={HF_TOKEN_ENV: pulumi.Output.secret(args.hf_token)}, opts=o)
+        # The seeder only talks out (hub, S3); nothing may connect to it.
+        k8s.networking.v1.NetworkPolicy(child(name, "seeder-netpol"), metadata={
+            "name": "weight-seeder", "namespace": args.namespace, "labels": labels},
+            spec={"podSelector": {"matchLabels": {"app.kubernetes.io/name": "weight-seeder"}}, "policyTypes": ["Ingress"]},
+            opts=o)
         script = seed_script()
         for model, spec in sorted(args.models.items()):
             env = [
@@ -172,7 +178,9 @@ class WeightCache(pulumi.ComponentResource):
             job_labels = {**labels, "strait.dev/model": model}
             self.seed_jobs[model] = k8s.batch.v1.Job(
                 child(name, f"seed-{model}"),
-                metadata={"name": f"seed-{model}", "namespace": args.namespace, "labels": job_labels},
+                metadata={"name": f"seed-{model}", "namespace": args.namespace, "labels": job_labels,
+                          "annotations": {"checkov.io/skip1": "CKV_K8S_8=a run-once Job serves nothing to probe",
+                                          "checkov.io/skip2": "CKV_K8S_9=a run-once Job serves nothing to probe"}},
                 spec={
                     "backoffLimit": 3,
                     "ttlSecondsAfterFinished": 86400,
@@ -181,10 +189,10 @@ class WeightCache(pulumi.ComponentResource):
                         "metadata": {"labels": job_labels},
                         "spec": {
                             "serviceAccountName": sa_name,
-                            "automountServiceAccountToken": True,  # Pod Identity projects its token through it
+                            # Pod Identity mounts its own projected token; the Kubernetes API token is not needed.
+                            "automountServiceAccountToken": False,
                             "restartPolicy": "OnFailure",
-                            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
-                                                "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+                            "securityContext": POD_SECURITY,
                             "containers": [{
                                 "name": "seed",
                                 "image": args.seeder_image,
@@ -193,8 +201,7 @@ class WeightCache(pulumi.ComponentResource):
                                 "env": env,
                                 "resources": {"requests": {"cpu": "1", "memory": "2Gi", "ephemeral-storage": "1Gi"},
                                               "limits": {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "2Gi"}},
-                                "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                                    "capabilities": {"drop": ["ALL"]}},
+                                "securityContext": CONTAINER_SECURITY,
                                 "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
                             }],
                             "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {

@@ -5,7 +5,8 @@ from components.aws.gpu_node_pool import GPU_TAINT_KEY
 
 GPU_TOLERATION = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 
-POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000,
+#: A UID above 10000 cannot collide with a host user.
+POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
                 "seccompProfile": {"type": "RuntimeDefault"}}
 CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                       "capabilities": {"drop": ["ALL"]}}
@@ -21,3 +22,15 @@ def pdb_spec(replicas: int, selector: dict[str, str]) -> dict:
     """
     return {"maxUnavailable": 1, "selector": {"matchLabels": selector},
             "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+
+
+#: Namespaces labelled with this may scrape model servers' /metrics (Prometheus lives there).
+SCRAPER_LABEL = "strait.dev/metrics-scraper"
+
+
+def ingress_policy(selector: dict[str, str], port: int, from_namespaces: list[str]) -> dict:
+    """NetworkPolicy spec: only the named namespaces (and metrics scrapers) may reach ``port``."""
+    peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in from_namespaces]
+    peers.append({"namespaceSelector": {"matchLabels": {SCRAPER_LABEL: "true"}}})
+    return {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"port": port, "protocol": "TCP"}]}]}

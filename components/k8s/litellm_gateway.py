@@ -105,5 +105,10 @@ class LiteLLMGateway(pulumi.ComponentResource):
             "ports": [{"name": "http", "port": GATEWAY_PORT, "targetPort": "http", "protocol": "TCP"}],
         }, opts=o)
         k8s.policy.v1.PodDisruptionBudget(child(name, "pdb"), metadata=meta(name), spec=pdb_spec(args.replicas, sel), opts=o)
+        # Clients anywhere in the cluster may call the gateway, on its port only.
+        k8s.networking.v1.NetworkPolicy(child(name, "netpol"), metadata=meta(name), spec={
+            "podSelector": {"matchLabels": sel}, "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"namespaceSelector": {}}], "ports": [{"port": GATEWAY_PORT, "protocol": "TCP"}]}]},
+            opts=o)
         self.url = f"http://{name}.{args.namespace}.svc.cluster.local:{GATEWAY_PORT}"
         self.register_outputs({"url": self.url})

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.aws.gpu_node_pool import GPU_LABEL, POOL_LABEL
-from components.k8s.common import CONTAINER_SECURITY, GPU_TOLERATION, POD_SECURITY, pdb_spec
+from components.k8s.common import CONTAINER_SECURITY, GPU_TOLERATION, POD_SECURITY, ingress_policy, pdb_spec
 from strait.naming import child
 from strait.render.vllm import API_KEY_ENV, VllmSpec, render_vllm_args, spec_checksum
 from strait.tags import k8s_labels, selector_labels
@@ -43,6 +43,8 @@ class VllmServiceArgs:
     aws_region: str | None = None
     max_surge: int = 0
     """0 when the pool has no spare GPU node, so a rollout replaces pods one at a time."""
+    client_namespaces: tuple[str, ...] = ()
+    """Namespaces allowed to call the server (the gateway's). Default: none but metrics scrapers."""
 
 
 def shm_size_gib(tp: int) -> int:
@@ -69,7 +71,7 @@ class VllmService(pulumi.ComponentResource):
         sa_name = args.service_account_name or svc_name
         meta = lambda n: {"name": n, "namespace": args.namespace, "labels": labels}  # noqa: E731
 
-        k8s.core.v1.ServiceAccount(child(name, "sa"), metadata=meta(sa_name), automount_service_account_token=True, opts=o)
+        k8s.core.v1.ServiceAccount(child(name, "sa"), metadata=meta(sa_name), automount_service_account_token=False, opts=o)
         key_secret = f"{svc_name}-api-key"
         k8s.core.v1.Secret(child(name, "api-key"), metadata=meta(key_secret), type="Opaque",
                            string_data={API_KEY_ENV: pulumi.Output.secret(args.api_key)}, opts=o)
@@ -131,6 +133,8 @@ class VllmService(pulumi.ComponentResource):
             })
         pod = {
             "serviceAccountName": sa_name,
+            # Pod Identity mounts its own projected token; the Kubernetes API token is not needed.
+            "automountServiceAccountToken": False,
             "securityContext": POD_SECURITY,
             "terminationGracePeriodSeconds": spec.shutdown_timeout_seconds + PRE_STOP_SECONDS + 20,
             "nodeSelector": {POOL_LABEL: args.pool, GPU_LABEL: args.gpu_model},
@@ -165,6 +169,8 @@ class VllmService(pulumi.ComponentResource):
         }, opts=o)
         k8s.policy.v1.PodDisruptionBudget(child(name, "pdb"), metadata=meta(svc_name),
                                           spec=pdb_spec(args.replicas, sel), opts=o)
+        k8s.networking.v1.NetworkPolicy(child(name, "netpol"), metadata=meta(svc_name),
+                                        spec=ingress_policy(sel, spec.port, list(args.client_namespaces)), opts=o)
         self.service_name = svc_name
         self.url = f"http://{svc_name}.{args.namespace}.svc.cluster.local:{spec.port}/v1"
         self.register_outputs({"url": self.url})

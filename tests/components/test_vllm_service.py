@@ -36,7 +36,7 @@ def test_children_are_parented_named_and_use_the_passed_provider(monitor):
     objs = _build(monitor)
     comp = by_name(monitor, "qwen32b")
     assert comp.type == "strait:serving:VllmService"
-    assert set(objs) == {"ServiceAccount", "Secret", "Deployment", "Service", "PodDisruptionBudget"}
+    assert set(objs) == {"ServiceAccount", "Secret", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"}
     for r in objs.values():
         assert r.parent == comp.urn
         assert r.name.startswith("qwen32b-")
