@@ -1,0 +1,49 @@
+"""vLLM argv: golden file for a fixed spec, plus invariants over the spec space."""
+import json
+import os
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strait.render.vllm import VllmSpec, render_vllm_args, spec_checksum
+
+GOLDEN = Path(__file__).parent / "golden"
+SPEC = VllmSpec(model="s3://strait-phase1-sg-weights-43cb8bad/models/Qwen/Qwen2.5-32B-Instruct-AWQ/main",
+                served_model_name="qwen32b", max_model_len=16384, gpu_memory_utilization=0.9, max_num_seqs=32,
+                tensor_parallel_size=4, shutdown_timeout_seconds=60)
+
+
+def check_golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("STRAIT_UPDATE_GOLDEN"):
+        path.write_text(actual)
+    assert path.read_text() == actual, f"{name} changed; if intended, rerun with STRAIT_UPDATE_GOLDEN=1"
+
+
+def test_golden_argv():
+    check_golden("vllm-qwen32b.args.json", json.dumps(render_vllm_args(SPEC), indent=1) + "\n")
+
+
+specs = st.builds(
+    VllmSpec, model=st.just("s3://b/m"), served_model_name=st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True),
+    max_model_len=st.integers(256, 131072), gpu_memory_utilization=st.floats(0.31, 0.98),
+    max_num_seqs=st.integers(1, 1024), tensor_parallel_size=st.sampled_from([1, 2, 4, 8]),
+    kv_cache_dtype=st.sampled_from(["auto", "fp8"]), enable_prefix_caching=st.booleans(),
+    quantization=st.sampled_from([None, "awq", "fp8"]), shutdown_timeout_seconds=st.integers(0, 600))
+
+
+@given(specs)
+def test_argv_invariants(spec):
+    args = render_vllm_args(spec)
+    assert args[0] == spec.model
+    flags = [a for a in args if a.startswith("--")]
+    assert len(flags) == len(set(flags)), "a flag appears twice"
+    assert args[args.index("--max-model-len") + 1] == str(spec.max_model_len)
+    assert "--api-key" not in args and "--disable-log-stats" not in args
+    assert render_vllm_args(spec) == args  # deterministic
+
+
+@given(specs, specs)
+def test_checksum_changes_exactly_when_the_spec_changes(a, b):
+    assert (spec_checksum(a) == spec_checksum(b)) == (a == b)
