@@ -29,10 +29,14 @@ What is exercised (no hardware, no model download, no network):
     does), then `validate_parsed_serve_args` (ServeSubcommand.validate), then
     `validate_api_server_args` (setup_server), then
     `AsyncEngineArgs.from_cli_args` (which runs EngineArgs.__post_init__),
-    then the hardware-free part of ModelConfig._verify_quantization (method
-    name in vLLM's QUANTIZATION_METHODS; `--quantization` is a free string at
-    parse time). `create_engine_config` is NOT called. With HF_HUB_OFFLINE=1,
-    EngineArgs.__post_init__ would try to resolve the model id in the local HF
+    then hardware-free checks that vLLM itself only runs inside
+    create_engine_config / at model load: the quantization method name
+    (ModelConfig; `--quantization` is a free string at parse time), vLLM's
+    CacheConfig built from the cache flags (gpu_memory_utilization range, ...),
+    the reasoning parser name, and EngineArgs.create_load_config() plus the
+    load-format registry and runai_streamer's allowed extra-config keys (read
+    from vLLM's source). `create_engine_config` is NOT called; nothing loads.
+    With HF_HUB_OFFLINE=1, EngineArgs.__post_init__ would try to resolve the model id in the local HF
     cache; we replace that one lookup (`arg_utils.get_model_path`) with the
     identity, which is what a pod without HF_HUB_OFFLINE does.
   SGLang 0.5.23 (in a child process, see _sglang_worker): `sglang serve`'s
@@ -330,6 +334,126 @@ def _vllm_static_quantization(ns: Any) -> None:
         )
 
 
+def _vllm_static_cache_config(ea: Any) -> None:
+    """Build vLLM's CacheConfig from the flags that feed it directly.
+
+    create_engine_config builds it with model-derived fields too; the
+    pydantic field checks (0 < gpu_memory_utilization <= 1, kv cache dtype,
+    block_size > 0, ...) only need these.
+    """
+    import dataclasses
+
+    from vllm.config.cache import CacheConfig
+
+    wanted = {
+        "block_size": ea.block_size,
+        "gpu_memory_utilization": ea.gpu_memory_utilization,
+        "kv_cache_memory_bytes": getattr(ea, "kv_cache_memory_bytes", None),
+        "cache_dtype": ea.kv_cache_dtype,
+        "num_gpu_blocks_override": getattr(ea, "num_gpu_blocks_override", None),
+        "enable_prefix_caching": ea.enable_prefix_caching,
+        "prefix_caching_hash_algo": getattr(ea, "prefix_caching_hash_algo", None),
+        "kv_offloading_size": getattr(ea, "kv_offloading_size", None),
+        "kv_offloading_backend": getattr(ea, "kv_offloading_backend", None),
+    }
+    names = {f.name for f in dataclasses.fields(CacheConfig) if f.init}
+    CacheConfig(**{k: v for k, v in wanted.items() if k in names and v is not None})
+
+
+def _vllm_static_reasoning_parser(ea: Any) -> None:
+    """`--reasoning-parser` is merged into StructuredOutputsConfig only when the
+    engine config is built, after validate_api_server_args has looked; vLLM
+    then fails at startup. Check the name against vLLM's registry here."""
+    name = getattr(ea, "reasoning_parser", None)
+    if not name:
+        return
+    from vllm.reasoning import ReasoningParserManager
+
+    valid = ReasoningParserManager.list_registered()
+    if name not in valid:
+        raise KeyError(f"invalid reasoning parser: {name} (chose from {{ {','.join(valid)} }})")
+
+
+_loader_facts: dict[str, Any] = {}
+
+
+def _vllm_loader_facts() -> dict[str, Any]:
+    """Read vLLM's load-format registry and runai_streamer's allowed
+    --model-loader-extra-config keys from the installed source (AST).
+
+    Importing vllm.model_executor.model_loader would pull the CUDA kernel
+    modules (vllm._C, einops, ...), which the CPU judge venv does not carry.
+    """
+    if _loader_facts:
+        return _loader_facts
+    import importlib.util
+
+    spec = importlib.util.find_spec("vllm")
+    root = list(spec.submodule_search_locations)[0]  # type: ignore[union-attr]
+    base = os.path.join(root, "model_executor", "model_loader")
+    formats: list[str] = []
+    with open(os.path.join(base, "__init__.py"), encoding="utf-8") as fh:
+        for node in ast.walk(ast.parse(fh.read())):
+            target = None
+            if isinstance(node, ast.AnnAssign):
+                target = node.target
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+            if (
+                isinstance(target, ast.Name)
+                and target.id == "_LOAD_FORMAT_TO_MODEL_LOADER"
+                and isinstance(node.value, ast.Dict)
+            ):
+                formats = [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
+    runai_keys: list[str] | None = None
+    with open(os.path.join(base, "runai_streamer_loader.py"), encoding="utf-8") as fh:
+        for node in ast.walk(ast.parse(fh.read())):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "allowed_keys"
+            ):
+                v = _literal(node.value)
+                if isinstance(v, (set, list, tuple)):
+                    runai_keys = sorted(v)
+    _loader_facts.update(formats=formats, runai_keys=runai_keys)
+    return _loader_facts
+
+
+def _vllm_static_loader(ea: Any) -> None:
+    """EngineArgs.create_load_config(), then what get_model_loader() and the
+    RunaiModelStreamerLoader constructor check at model-load time: the load
+    format is registered, and runai_streamer's extra-config keys are allowed.
+    (Loader plugins such as vllm-gguf-plugin can add formats; none is assumed.)
+    """
+    try:
+        load_config = ea.create_load_config()
+    except ImportError as e:  # e.g. tensorizer validation imports GPU modules
+        logging.getLogger("vllm").warning(
+            "strait judge: create_load_config() needs modules the CPU judge "
+            "venv lacks (%s); load format %r checked by name only",
+            e,
+            ea.load_format,
+        )
+        load_config = None
+    facts = _vllm_loader_facts()
+    if load_config is None:
+        if facts["formats"] and ea.load_format not in facts["formats"]:
+            raise ValueError(f"Load format `{ea.load_format}` is not supported")
+        return
+    fmt = load_config.load_format
+    if facts["formats"] and fmt not in facts["formats"]:
+        raise ValueError(f"Load format `{fmt}` is not supported")
+    extra = load_config.model_loader_extra_config
+    if fmt == "runai_streamer" and extra and facts["runai_keys"] is not None:
+        unexpected = set(dict(extra)) - set(facts["runai_keys"])
+        if unexpected:
+            raise ValueError(
+                f"Unexpected extra config keys for runai_streamer: {unexpected}"
+            )
+
+
 def _vllm_check_one(argv: list[str], strict: bool = True) -> dict[str, Any]:
     m = _vllm_import()
     cli_args = m["cli_args"]
@@ -353,6 +477,12 @@ def _vllm_check_one(argv: list[str], strict: bool = True) -> dict[str, Any]:
             cli_args.propagate_flash_late_interaction(ns, ea)
             stage = "ModelConfig quantization (static)"
             _vllm_static_quantization(ns)
+            stage = "CacheConfig (static)"
+            _vllm_static_cache_config(ea)
+            stage = "reasoning parser (static)"
+            _vllm_static_reasoning_parser(ea)
+            stage = "LoadConfig / load format (static)"
+            _vllm_static_loader(ea)
         res["ok"] = True
         parsed = {}
         for key in VLLM_PARSED_KEYS:
@@ -805,6 +935,13 @@ def check(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                           "engine_ok": False, "abbreviated": []}
         elif engine == "vllm":
             del _collector.records[:]
+            try:
+                _vllm_import()
+            except Exception as e:  # judge venv broken: say so per item
+                results[i] = {"ok": False, "engine_ok": False, "stage": "import",
+                              "error": f"vllm judge import failed: {type(e).__name__}: {e}",
+                              "parsed": None, "warnings": [], "abbreviated": []}
+                continue
             r = _vllm_check_one(argv, bool(it.get("strict", True)))
             r["warnings"] = list(_collector.records)
             results[i] = r
