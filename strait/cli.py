@@ -1,4 +1,8 @@
-"""`strait`: the toolkit CLI. `strait plan --stack phase1-sg` runs the offline plan."""
+"""`strait`: the toolkit CLI. `strait plan --stack phase1-sg` runs the offline plan; `strait report` prints its reports.
+
+Exit codes: 0 clean, 1 a mandatory policy is violated (or a secret leaks / a default provider is used),
+2 invalid stack or policy config.
+"""
 from __future__ import annotations
 
 import argparse
@@ -61,12 +65,143 @@ def _plan(args: argparse.Namespace) -> int:
             notes.append(f"WARNING: the price of {name} in {region} is dated {price.as_of}, more than "
                          f"{PRICE_MAX_AGE_DAYS} days ago; refresh strait/catalog/data.")
     cost = estimate(plan.resources, cfg.region, cat)
+    try:
+        code = _policy_reports(args, plan, cfg, cat, cost, out_dir, problems, notes, stack_cfg)
+    except _ReportConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     print(render_summary(plan, cost, str(out_dir), extra=notes))
     if problems:
         for p in problems:
             print(f"error: {p}", file=sys.stderr)
-        return EXIT_POLICY
-    return EXIT_OK
+    return code
+
+
+class _ReportConfigError(Exception):
+    pass
+
+
+def _policy_reports(args, plan, cfg, cat, cost, out_dir: Path, problems: list[str], notes: list[str], stack_cfg) -> int:
+    """Run the policy rules offline, write cost.json and the policy reports; return the exit code."""
+    import json
+
+    from policies import harness, views
+    from policies.rules import RULES, Ctx, gpu_spend_totals
+    from strait import report
+    from strait.cost import diff, load_cost_json
+
+    budget = getattr(cfg, "monthly_budget_usd", None)
+    pack_config = harness.stack_policy_config(budget)
+    if args.policy_config:
+        try:
+            user = json.loads(Path(args.policy_config).read_text())
+        except (OSError, ValueError) as exc:
+            raise _ReportConfigError(f"--policy-config {args.policy_config}: {exc}") from None
+        for k, val in user.items():
+            base = pack_config.get(k)
+            pack_config[k] = {**base, **(val if isinstance(val, dict) else {"enforcementLevel": val})} if base else val
+    try:
+        resolved = harness.resolve_config(pack_config)
+    except harness.PolicyConfigError as exc:
+        raise _ReportConfigError(f"policy config: {exc}") from None
+    resources = views.from_plan_records(plan.resources)
+    events = [e.as_json() for e in harness.evaluate(resources, resolved, ctx=Ctx(catalog=cat))]
+    mandatory = [e for e in events if e["enforcementLevel"] == "mandatory"]
+    code = EXIT_POLICY if (mandatory or problems) else EXIT_OK
+    spend = gpu_spend_totals(resources, cat, resolved["strait-gpu-spend-monthly-cap"][1]["hours_per_month"])
+    rules = [{"name": r.name, "description": r.description, "severity": r.severity,
+              "enforcementLevel": resolved[r.name][0], "remediation": r.remediation} for r in RULES]
+    stack_file = next((str(f.relative_to(stack_cfg.project_dir))
+                       for f in stack_cfg.project_dir.glob(f"*/Pulumi.{args.stack}.yaml")), None)
+    doc = report.build_policy_doc(
+        stack=args.stack, region=cfg.region, events=events, rules=rules, exit_code=code, problems=problems,
+        stack_file=stack_file,
+        gpu_spend={"worstMonthlyUsd": spend["worst_monthly_usd"], "expectedMonthlyUsd": spend["expected_monthly_usd"],
+                   "monthlyBudgetUsd": budget, "unknownPools": len(spend["unknown"])})
+    cost_doc = cost.as_json(stack=args.stack)
+    cost_diff = None
+    if args.compare_to:
+        try:
+            cost_diff = diff(load_cost_json(args.compare_to, args.stack), cost_doc)
+        except (OSError, ValueError) as exc:
+            raise _ReportConfigError(f"--compare-to {args.compare_to}: {exc}") from None
+        cost_doc["diff"] = cost_diff
+    files = {
+        "cost.json": json.dumps(cost_doc, indent=2, sort_keys=True) + "\n",
+        "policy-config.json": json.dumps(pack_config, indent=2, sort_keys=True) + "\n",
+        report.FILES["json"]: report.render_json(doc),
+        report.FILES["md"]: report.render_markdown(doc, cost_doc, cost_diff),
+        report.FILES["sarif"]: report.render_sarif(doc),
+    }
+    for name, text in files.items():
+        (out_dir / name).write_text(text)
+    notes.append("")
+    notes.append(f"Policies: {len(mandatory)} mandatory, {len(events) - len(mandatory)} advisory violation(s) "
+                 f"({len(RULES)} policies; exit {code})")
+    for e in events:
+        notes.append(f"  [{e['enforcementLevel']}] {e['policyName']}: {' '.join(e['message'].split())}")
+    if cost_diff is not None:
+        notes.append(f"Cost change vs {args.compare_to}: ${cost_diff['diffTotalMonthlyCost']:+,.2f}/month expected, "
+                     f"${cost_diff['diffTotalMonthlyCostMax']:+,.2f}/month at max size")
+    return code
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Print a report `strait plan` wrote; plan first when there is none yet."""
+    import json
+
+    from strait.report import FILES
+
+    path = Path(args.out) / args.stack / FILES[args.format]
+    if not path.is_file() or args.refresh:
+        import contextlib
+        import io
+
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            code = _plan(argparse.Namespace(stack=args.stack, out=args.out, project_dir=args.project_dir,
+                                            compare_to=args.compare_to, policy_config=args.policy_config))
+        if not path.is_file():
+            return code
+    sys.stdout.write(path.read_text())
+    return int(json.loads(path.with_name(FILES["json"]).read_text()).get("exitCode", EXIT_OK))
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    """Check the account (offerings per zone, GPU vCPU quotas, bucket name) with the caller's AWS credentials."""
+    from strait.catalog import load_catalog
+    from strait.config import PROVIDER_SECRET, ConfigError, validate_stack
+    from strait.naming import s3_bucket_name
+    from strait.plan.stackfile import StackFileError, find_project_dir, load_stack_config
+    from strait.preflight import render, run_preflight
+
+    try:
+        project_dir = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+        stack_cfg = load_stack_config(project_dir, args.stack)
+        sys.path.insert(0, str(project_dir))
+        # Secrets are not needed to ask AWS about capacity: treat provider keys as set.
+        cfg = validate_stack(stack_cfg.namespace(), args.stack, secrets_set=set(PROVIDER_SECRET.values()))
+    except StackFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        print("error: preflight needs boto3 (pip install boto3)", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        findings = run_preflight(cfg, load_catalog(), boto3.Session(region_name=cfg.region),
+                                 s3_bucket_name(stack_cfg.project, args.stack, cfg.region, "weights"))
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: AWS said: {exc}. Fix: export AWS credentials for the target account (aws sso login, "
+              "or AWS_PROFILE) and retry.", file=sys.stderr)
+        return EXIT_CONFIG
+    print(render(findings))
+    return EXIT_POLICY if any(f.level == "error" for f in findings) else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +211,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stack", required=True, help="Stack name, e.g. phase1-sg (reads stacks/Pulumi.<stack>.yaml).")
     p.add_argument("--out", default="out", help="Output directory (default: out/); files go to OUT/<stack>/.")
     p.add_argument("--project-dir", default=None, help="Project directory (default: the nearest with Pulumi.yaml).")
+    p.add_argument("--compare-to", default=None, metavar="PATH",
+                   help="A previous plan's out dir or cost.json: adds a cost diff to cost.json and policy-report.md.")
+    p.add_argument("--policy-config", default=None, metavar="FILE",
+                   help="Policy pack config JSON (as for pulumi --policy-pack-config), merged over the stack's own.")
     p.set_defaults(func=_plan)
+    r = sub.add_parser("report", help="Print the policy report of a stack's plan (plans first if there is none).")
+    r.add_argument("--stack", required=True, help="Stack name, e.g. phase1-sg.")
+    r.add_argument("--format", choices=("md", "json", "sarif"), default="md", help="Report format (default: md).")
+    r.add_argument("--out", default="out", help="Where `strait plan` wrote its files (default: out/).")
+    r.add_argument("--project-dir", default=None, help="Project directory (default: the nearest with Pulumi.yaml).")
+    r.add_argument("--refresh", action="store_true", help="Re-run the plan even when a report exists.")
+    r.add_argument("--compare-to", default=None, metavar="PATH", help="As for `strait plan` (used when planning).")
+    r.add_argument("--policy-config", default=None, metavar="FILE", help="As for `strait plan` (used when planning).")
+    r.set_defaults(func=_report)
+    f = sub.add_parser("preflight", help="Ask AWS (your credentials) whether the stack's instance types, quotas "
+                                         "and bucket name will work, before `pulumi up`.")
+    f.add_argument("--stack", required=True, help="Stack name, e.g. phase1-sg.")
+    f.add_argument("--project-dir", default=None, help="Project directory (default: the nearest with Pulumi.yaml).")
+    f.set_defaults(func=_preflight)
     args = parser.parse_args(argv)
     return args.func(args)
 

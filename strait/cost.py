@@ -1,16 +1,30 @@
 """Monthly cost estimate from a plan's resources and the catalog's dated prices (Infracost-style).
 
-A month is 730 hours. Each cost component carries its quantity, unit price, monthly cost, and the
+A month is 730 hours. Each cost component carries its quantity, unit, unit price, monthly cost, and the
 source and date of the price. A price the catalog does not have is reported as unknown, never as 0.
+
+``cost.json`` (``CostEstimate.as_json``) groups components by resource like Infracost's JSON
+(``resources[].costComponents[]``), adds totals, and a serving section: dollars per million output
+tokens per model server, from the KV planner's batch and a memory-bandwidth-bound decode model
+(``strait.sizing.decode_throughput``) at an assumed utilisation. ``diff()`` compares two cost.json
+documents for ``strait plan --compare-to``.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
+from strait import sizing
 from strait.catalog import Catalog
 
 HOURS_PER_MONTH = 730
+COST_FORMAT = "strait-cost/1"
+#: Assumed share of each hour a model server spends decoding at its KV-limited batch. Default for $/Mtok.
+DEFAULT_UTILISATION = 0.5
+#: Assumed prompt + output tokens per sequence when estimating the decode batch.
+DEFAULT_AVG_CONTEXT_TOKENS = 2048
 
 
 @dataclass(frozen=True)
@@ -34,10 +48,29 @@ class CostComponent:
         return self.unit_price_usd is not None
 
 
+@dataclass(frozen=True)
+class ServingCost:
+    """What one model server's tokens cost (per replica, steady decode)."""
+
+    resource: str
+    model_path: str
+    gpu: str
+    tensor_parallel_size: int
+    replicas: int
+    batch: int
+    tokens_per_second_per_replica: float
+    hourly_usd_per_replica: float | None
+    utilisation: float
+    usd_per_million_tokens: float | None
+    note: str = ""
+
+
 @dataclass
 class CostEstimate:
     region: str
     components: list[CostComponent] = field(default_factory=list)
+    serving: list[ServingCost] = field(default_factory=list)
+    assumptions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def unknown(self) -> list[CostComponent]:
@@ -47,11 +80,28 @@ class CostEstimate:
         key = "monthly_cost_max_usd" if worst else "monthly_cost_usd"
         return round(sum(getattr(c, key) or 0.0 for c in self.components), 2)
 
-    def as_json(self) -> dict[str, Any]:
-        return {"region": self.region, "hours_per_month": HOURS_PER_MONTH,
-                "total_monthly_cost_usd": self.total(), "total_monthly_cost_max_usd": self.total(worst=True),
-                "unknown_prices": len(self.unknown),
-                "components": [asdict(c) for c in self.components]}
+    def as_json(self, stack: str | None = None) -> dict[str, Any]:
+        resources: dict[str, dict[str, Any]] = {}
+        for c in self.components:
+            r = resources.setdefault(c.resource, {"name": c.resource, "resourceType": c.resource_type,
+                                                  "monthlyCost": 0.0, "monthlyCostMax": 0.0, "costComponents": []})
+            r["costComponents"].append({
+                "name": c.name, "unit": c.unit, "monthlyQuantity": c.monthly_quantity, "price": c.unit_price_usd,
+                "monthlyCost": c.monthly_cost_usd, "monthlyCostMax": c.monthly_cost_max_usd,
+                "priceSource": c.price_source, "priceAsOf": c.price_as_of})
+            if c.monthly_cost_usd is None:
+                r["monthlyCost"] = r["monthlyCostMax"] = None
+            elif r["monthlyCost"] is not None:
+                r["monthlyCost"] = round(r["monthlyCost"] + c.monthly_cost_usd, 2)
+                r["monthlyCostMax"] = round(r["monthlyCostMax"] + (c.monthly_cost_max_usd or 0.0), 2)
+        return {
+            "format": COST_FORMAT, "currency": "USD", "stack": stack, "region": self.region,
+            "hoursPerMonth": HOURS_PER_MONTH, "assumptions": self.assumptions,
+            "totalMonthlyCost": self.total(), "totalMonthlyCostMax": self.total(worst=True),
+            "unknownPrices": len(self.unknown),
+            "resources": sorted(resources.values(), key=lambda r: r["name"]),
+            "serving": [asdict(s) for s in self.serving],
+        }
 
 
 def _service(cat: Catalog, key: str, region: str):
@@ -59,9 +109,16 @@ def _service(cat: Catalog, key: str, region: str):
     return None if svc is None else svc.regions.get(region)
 
 
-def estimate(resources: Iterable[Any], region: str, cat: Catalog) -> CostEstimate:
+def estimate(resources: Iterable[Any], region: str, cat: Catalog, *, utilisation: float = DEFAULT_UTILISATION,
+             avg_context_tokens: int = DEFAULT_AVG_CONTEXT_TOKENS) -> CostEstimate:
     """``resources`` are plan ResourceRecords (type, name, inputs)."""
-    est = CostEstimate(region=region)
+    resources = list(resources)
+    est = CostEstimate(region=region, assumptions={
+        "utilisation": utilisation, "avgContextTokens": avg_context_tokens,
+        "decodeBandwidthEfficiency": sizing.DECODE_BANDWIDTH_EFFICIENCY,
+        "throughputModel": "decode is memory-bandwidth bound: tokens/s = batch / ((weights_per_gpu + batch x "
+                           "context x kv_bytes_per_token) / (bandwidth x efficiency)); batch = min(max_num_seqs, "
+                           "kv_tokens / context); one replica per node"})
     for r in resources:
         if r.type == "aws:eks/nodeGroup:NodeGroup":
             est.components.append(_node_group(r, region, cat))
@@ -71,6 +128,7 @@ def estimate(resources: Iterable[Any], region: str, cat: Catalog) -> CostEstimat
         elif r.type == "aws:ec2/natGateway:NatGateway":
             p = _service(cat, "nat-gateway-hour", region)
             est.components.append(_hourly(r, "NAT gateway", p))
+    est.serving = serving_costs(resources, region, cat, utilisation=utilisation, avg_context_tokens=avg_context_tokens)
     return est
 
 
@@ -113,3 +171,110 @@ def _node_group(r: Any, region: str, cat: Catalog) -> CostComponent:
         unit_price_usd=price, monthly_cost_usd=round(price * desired * HOURS_PER_MONTH, 2),
         monthly_cost_max_usd=round(price * mx * HOURS_PER_MONTH, 2),
         price_source=offer.price.source, price_as_of=str(offer.price.as_of))
+
+
+# --- dollars per million tokens -------------------------------------------------------------------
+def _vllm_flags(container: dict) -> tuple[str | None, dict[str, str]] | None:
+    argv = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
+    if len(argv) < 3 or "vllm" not in argv[0] or argv[1] != "serve":
+        return None
+    flags, i, rest = {}, 0, argv[2:]
+    while i < len(rest):
+        if rest[i].startswith("--"):
+            if "=" in rest[i]:
+                k, val = rest[i][2:].split("=", 1)
+                flags[k] = val
+            elif i + 1 < len(rest) and not rest[i + 1].startswith("--"):
+                flags[rest[i][2:]] = rest[i + 1]
+                i += 1
+        i += 1
+    return rest[0], flags
+
+
+def serving_costs(resources: list[Any], region: str, cat: Catalog, *, utilisation: float = DEFAULT_UTILISATION,
+                  avg_context_tokens: int = DEFAULT_AVG_CONTEXT_TOKENS) -> list[ServingCost]:
+    """$ per million output tokens for each vLLM Deployment (each replica holds one node of its pool)."""
+    pools = {}
+    for r in resources:
+        if r.type == "aws:eks/nodeGroup:NodeGroup":
+            label = (r.inputs.get("labels") or {}).get("strait.dev/pool")
+            capacity = "spot" if r.inputs.get("capacityType") == "SPOT" else "on_demand"
+            pools[label] = node_group_price(list(r.inputs.get("instanceTypes") or []), capacity, region, cat)[0]
+    out = []
+    for r in resources:
+        if r.type != "kubernetes:apps/v1:Deployment":
+            continue
+        spec = r.inputs.get("spec") or {}
+        pod = ((spec.get("template") or {}).get("spec")) or {}
+        for c in pod.get("containers") or []:
+            parsed = _vllm_flags(c)
+            if parsed is None:
+                continue
+            model, f = parsed
+            sel = pod.get("nodeSelector") or {}
+            gpu_key, pool = sel.get("strait.dev/gpu"), sel.get("strait.dev/pool")
+            found, gpu = sizing.find_checkpoint(model, cat), cat.gpus.get(gpu_key or "")
+            tp = int(f.get("tensor-parallel-size", 1))
+            hourly = pools.get(pool)
+            if found is None or gpu is None:
+                out.append(ServingCost(resource=r.name, model_path=model, gpu=str(gpu_key), tensor_parallel_size=tp,
+                                       replicas=int(spec.get("replicas", 1)), batch=0, tokens_per_second_per_replica=0.0,
+                                       hourly_usd_per_replica=hourly, utilisation=utilisation, usd_per_million_tokens=None,
+                                       note="model or GPU not in the catalog"))
+                continue
+            _, arch, _, var = found
+            plan = sizing.plan_kv(arch, var.weights_gib, gpu.memory_gib,
+                                  gpu_memory_utilization=float(f.get("gpu-memory-utilization", 0.92)), tp=tp,
+                                  pp=int(f.get("pipeline-parallel-size", 1)), kv_cache_dtype=f.get("kv-cache-dtype", "auto"),
+                                  max_model_len=int(f["max-model-len"]) if "max-model-len" in f else None,
+                                  max_num_seqs=int(f["max-num-seqs"]) if "max-num-seqs" in f else None, gpu_name=gpu_key)
+            dec = sizing.decode_throughput(plan, memory_bandwidth_gbps=gpu.memory_bandwidth_gbps,
+                                           avg_context_tokens=avg_context_tokens)
+            per_m = None
+            if hourly is not None and dec.tokens_per_second > 0:
+                per_m = round(hourly / (dec.tokens_per_second * 3600 * utilisation) * 1e6, 2)
+            out.append(ServingCost(resource=r.name, model_path=model, gpu=gpu_key, tensor_parallel_size=tp,
+                                   replicas=int(spec.get("replicas", 1)), batch=dec.batch,
+                                   tokens_per_second_per_replica=round(dec.tokens_per_second, 1),
+                                   hourly_usd_per_replica=hourly, utilisation=utilisation, usd_per_million_tokens=per_m,
+                                   note="" if hourly is not None else "pool price unknown"))
+    return out
+
+
+# --- diff against a previous plan ---------------------------------------------------------------------
+def load_cost_json(path: str | Path, stack: str | None = None) -> dict[str, Any]:
+    """A cost.json file, or a previous `strait plan` out dir (``DIR/cost.json`` or ``DIR/<stack>/cost.json``)."""
+    p = Path(path)
+    if p.is_dir():
+        for cand in ([p / stack / "cost.json"] if stack else []) + [p / "cost.json"]:
+            if cand.is_file():
+                p = cand
+                break
+        else:
+            raise FileNotFoundError(f"no cost.json under {path}")
+    doc = json.loads(p.read_text())
+    if doc.get("format") != COST_FORMAT:
+        raise ValueError(f"{p} is not a Strait cost.json ({COST_FORMAT})")
+    return doc
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Past, new and change per resource and in total (monthly, expected size), Infracost-style."""
+    o = {r["name"]: r for r in old.get("resources", [])}
+    n = {r["name"]: r for r in new.get("resources", [])}
+    rows = []
+    for name in sorted(set(o) | set(n)):
+        before = o.get(name, {}).get("monthlyCost") if name in o else 0.0
+        after = n.get(name, {}).get("monthlyCost") if name in n else 0.0
+        change = None if before is None or after is None else round(after - before, 2)
+        if change == 0:
+            continue
+        rows.append({"name": name, "resourceType": (n.get(name) or o.get(name))["resourceType"],
+                     "pastMonthlyCost": before, "monthlyCost": after, "diffMonthlyCost": change,
+                     "status": "added" if name not in o else "removed" if name not in n else "changed"})
+    past, now = old.get("totalMonthlyCost", 0.0), new.get("totalMonthlyCost", 0.0)
+    return {"pastTotalMonthlyCost": past, "totalMonthlyCost": now, "diffTotalMonthlyCost": round(now - past, 2),
+            "pastTotalMonthlyCostMax": old.get("totalMonthlyCostMax", 0.0),
+            "totalMonthlyCostMax": new.get("totalMonthlyCostMax", 0.0),
+            "diffTotalMonthlyCostMax": round(new.get("totalMonthlyCostMax", 0.0) - old.get("totalMonthlyCostMax", 0.0), 2),
+            "resources": rows}

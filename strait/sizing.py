@@ -1,18 +1,40 @@
-"""Sizing: does a model fit a GPU, and how much KV cache is left?
+"""Sizing: does a model fit a GPU, how much KV cache is left, and how fast does it decode?
 
-A small model of vLLM's own memory profiling (vLLM V1, ``gpu_worker.determine_available_memory``):
+A small model of vLLM's own memory profiling (V1: ``gpu_worker.determine_available_memory``)::
 
     requested   = total_gpu_memory x gpu_memory_utilization
-    available   = requested - weights_per_gpu - peak_activations - non_torch - cuda_graphs
-    kv_tokens   = floor(available / bytes_per_token / block_size) x block_size
+    available   = requested - weights_on_rank - peak_activations - non_torch - parallel_buffers - cuda_graphs
+    kv_tokens   = floor(available / bytes_per_token / block_size) x block_size     (min over pipeline stages)
 
-Bytes per token per GPU (what one GPU stores for one token of context):
+Bytes per token on one GPU (what one rank stores for one token of context)::
 
-    standard attention: 2 x layers/pp x max(1, kv_heads // tp) x head_dim x dtype_bytes
-    MLA (DeepSeek V2/V3): layers/pp x (kv_lora_rank + qk_rope_head_dim) x dtype_bytes   (not x2, not / tp)
+    standard attention: 2 x layers_on_stage x max(1, kv_heads // tp) x head_dim x kv_dtype_bytes
+    MLA (DeepSeek V2/V3): layers_on_stage x (kv_lora_rank + qk_rope_head_dim) x kv_dtype_bytes  (not x2, not / tp)
 
-The overhead terms are estimates; ``tests/sizing`` checks the whole model against KV cache sizes
-reported in public vLLM startup logs (``tests/data/kv_cache_cases.yaml``).
+Pipeline stages get an uneven layer split like vLLM's ``get_pp_indices`` (the extra layers go to the
+stages before the last: 27 layers over 2 stages -> 14 + 13); the first stage also holds the
+embedding and the last the LM head and the sampler. vLLM sizes the pool by the worst rank, so the
+token count is the minimum over stages.
+
+Where each overhead term comes from (all per GPU):
+
+* peak activations, V1: ``max_num_batched_tokens x hidden x 12.8 B`` for the profiling forward pass,
+  plus ``max_num_seqs x vocab x 12.1 B`` for the dummy sampler run (fp32 logits and their
+  copies; last pipeline stage only). The two constants come from the llm-d v0.19 H100 logs in
+  tests/data/kv_cache_cases.yaml (CodeLlama-7B and Llama-3.1-8B differ only in vocabulary; their
+  "torch peak memory increase" lines give both terms; Qwen2.5-7B and Mistral-Small then check it).
+* peak activations, V0 (legacy engine, only to read old logs): one full prefill of
+  ``max(max_model_len, 2048)`` tokens, ~22 B per token x hidden (the RTX 3090 logs' peak_torch_memory).
+* non-torch memory (CUDA context, cuBLAS workspaces): 0.25 GiB (V1 logs), 0.35 GiB (V0 logs).
+* tensor/pipeline-parallel buffers (NCCL, custom all-reduce): 1.9 GiB per rank on NVLink parts
+  (the H100 logs show 2.07-2.21 GiB non-torch at TP 2-4 vs 0.25 at TP 1), 1.0 GiB on PCIe parts
+  (estimated from the L40S and L4 cases; vLLM disables custom all-reduce on >2 PCIe GPUs).
+* CUDA graphs: vLLM 0.19's logs show no such term (non-KV = weights + torch peak + non-torch);
+  newer engines profile the captured graphs too, so the planner keeps ``CUDA_GRAPH_GIB`` (0.4 GiB)
+  in by default as a margin. Pass ``cuda_graph_gib=0`` for ``--enforce-eager`` or older engines.
+
+``tests/sizing`` checks the whole model against public vLLM startup logs, and
+``python -m tests.sizing.report`` prints the measured error.
 
 Pure module: no pulumi imports.
 """
@@ -20,29 +42,105 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-from strait.catalog.schema import ModelArch
+from typing import Literal, Protocol
 
 GIB = 1024**3
 
-#: bytes per KV element for each ``--kv-cache-dtype``.
-KV_DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
+#: bytes per KV element for each ``--kv-cache-dtype``; "auto" follows the serving dtype (see ``dtype_bytes``).
+KV_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 
 #: vLLM's default ``--block-size`` on CUDA.
 DEFAULT_BLOCK_SIZE = 16
-#: vLLM V1's default ``--max-num-batched-tokens`` for the OpenAI server; the profiling run uses it.
-DEFAULT_MAX_NUM_BATCHED_TOKENS = 8192
 
-# Overhead estimates (GiB per GPU). Calibrated against tests/data/kv_cache_cases.yaml.
-NON_TORCH_GIB = 0.35  # CUDA context, cuBLAS workspaces (torch does not see them)
-NCCL_GIB_PER_TP = 0.15  # extra NCCL buffers when tensor/pipeline parallel > 1
-CUDA_GRAPH_GIB = 0.4  # captured decode graphs (vLLM counts them since 0.11)
-ACTIVATION_BYTES_PER_TOKEN_HIDDEN = 14  # peak activations ~ tokens x hidden x 14 bytes (bf16)
+#: GPUs whose multi-GPU instances are NVLink (SXM) boards: they get vLLM's custom all-reduce buffers.
+NVLINK_GPUS = frozenset({"A100-40GB", "A100-80GB", "H100-80GB", "H200"})
+
+# --- calibrated constants (see the module docstring for where each comes from) ---------------
+ACT_BYTES_PER_TOKEN_HIDDEN = {"v1": 12.8, "v0": 22.0}
+SAMPLER_BYTES_PER_SEQ_VOCAB = 12.1
+NON_TORCH_GIB = {"v1": 0.25, "v0": 0.35}
+PARALLEL_BUFFERS_GIB = {"nvlink": 1.9, "pcie": 1.0}
+CUDA_GRAPH_GIB = 0.4
+#: Vocabulary assumed when the caller does not know it: Qwen2.5's 152,064 (large, so conservative).
+DEFAULT_VOCAB = 152_064
+
+# --- decode throughput model --------------------------------------------------------------------
+#: Share of the datasheet memory bandwidth a decode step achieves (kernels, TP all-reduce, scheduling).
+DECODE_BANDWIDTH_EFFICIENCY = 0.6
+
+Engine = Literal["v1", "v0"]
+
+
+class ArchLike(Protocol):
+    """What the planner needs from a model architecture (``strait.catalog.schema.ModelArch`` fits)."""
+
+    num_layers: int
+    num_kv_heads: int
+    head_dim: int
+    hidden_size: int
+    native_context: int
+
+    @property
+    def mla(self): ...  # None, or an object with kv_lora_rank and qk_rope_head_dim
+
+
+def default_batch_limits(gpu_memory_gib: float, gpu_name: str = "") -> tuple[int, int]:
+    """vLLM's OpenAI-server defaults: (max_num_batched_tokens, max_num_seqs).
+
+    ``EngineArgs.get_batch_defaults``: GPUs with >= 70 GiB that are not A100 get 8192 / 1024;
+    everything else 2048 / 256.
+    """
+    if gpu_memory_gib >= 70 and "a100" not in gpu_name.lower():
+        return 8192, 1024
+    return 2048, 256
+
+
+def stage_layers(num_layers: int, pp: int = 1) -> list[int]:
+    """Layers per pipeline stage, like vLLM's ``get_pp_indices``: extras go to the stages before the last."""
+    if pp < 1 or pp > num_layers:
+        raise ValueError(f"pipeline_parallel_size {pp} must be between 1 and the layer count {num_layers}")
+    base, rem = divmod(num_layers, pp)
+    parts = [base] * pp
+    for i in range(rem):
+        parts[(pp - 2 - i) % pp] += 1
+    return parts
+
+
+def kv_dtype_bytes(kv_cache_dtype: str = "auto", dtype_bytes: int = 2) -> int:
+    """Bytes per stored KV element. ``auto`` stores KV in the serving dtype (``--dtype``)."""
+    if kv_cache_dtype == "auto":
+        return dtype_bytes
+    try:
+        return KV_DTYPE_BYTES[kv_cache_dtype]
+    except KeyError:
+        raise ValueError(f"unknown kv_cache_dtype {kv_cache_dtype!r}; use auto or one of {sorted(KV_DTYPE_BYTES)}") from None
+
+
+def kv_bytes_per_token(arch: ArchLike, tp: int = 1, pp: int = 1, kv_cache_dtype: str = "auto",
+                       dtype_bytes: int = 2, layers: int | None = None) -> int:
+    """KV-cache bytes one GPU holds per token of context (for the largest stage unless ``layers`` is given)."""
+    nbytes = kv_dtype_bytes(kv_cache_dtype, dtype_bytes)
+    layers = max(stage_layers(arch.num_layers, pp)) if layers is None else layers
+    if arch.mla is not None:
+        # MLA caches one compressed latent per token, replicated on every TP rank.
+        return layers * (arch.mla.kv_lora_rank + arch.mla.qk_rope_head_dim) * nbytes
+    kv_heads_per_gpu = max(1, arch.num_kv_heads // tp)  # fewer KV heads than ranks: vLLM replicates them
+    return 2 * layers * kv_heads_per_gpu * arch.head_dim * nbytes
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    layers: int
+    weights_gib: float
+    activation_gib: float
+    available_kv_gib: float
+    bytes_per_token: int
+    kv_tokens: int
 
 
 @dataclass(frozen=True)
 class KvPlan:
-    """What vLLM will find at start-up, per GPU."""
+    """What vLLM will find at start-up, per GPU. Stage 0 is what rank 0 logs; tokens are the min over stages."""
 
     total_gib: float
     requested_gib: float
@@ -54,30 +152,35 @@ class KvPlan:
     kv_tokens: int
     max_model_len: int
     max_concurrency: float
+    max_num_seqs: int = 0
+    stages: tuple[StagePlan, ...] = ()
 
     @property
     def weights_fit(self) -> bool:
-        return self.available_kv_gib > 0
+        return all(s.available_kv_gib > 0 for s in self.stages) if self.stages else self.available_kv_gib > 0
 
     @property
     def one_sequence_fits(self) -> bool:
         """vLLM refuses to start unless one request of ``max_model_len`` fits in the KV cache."""
         return self.kv_tokens >= self.max_model_len
 
+    @property
+    def full_length_sequences(self) -> int:
+        """How many sequences of ``max_model_len`` tokens fit in the KV cache at once."""
+        return self.kv_tokens // self.max_model_len if self.max_model_len else 0
 
-def kv_bytes_per_token(arch: ModelArch, tp: int = 1, pp: int = 1, kv_cache_dtype: str = "auto") -> int:
-    """KV-cache bytes one GPU holds per token of context."""
-    dtype_bytes = KV_DTYPE_BYTES[kv_cache_dtype]
-    layers = math.ceil(arch.num_layers / pp)
-    if arch.mla is not None:
-        # MLA caches one compressed latent per token, replicated on every TP rank.
-        return layers * (arch.mla.kv_lora_rank + arch.mla.qk_rope_head_dim) * dtype_bytes
-    kv_heads_per_gpu = max(1, arch.num_kv_heads // tp)
-    return 2 * layers * kv_heads_per_gpu * arch.head_dim * dtype_bytes
+    @property
+    def all_sequences_fit(self) -> bool:
+        """``max_num_seqs`` sequences of ``max_model_len`` tokens fit at once (no preemption in the worst case)."""
+        return self.full_length_sequences >= self.max_num_seqs
+
+    @property
+    def min_available_kv_gib(self) -> float:
+        return min(s.available_kv_gib for s in self.stages) if self.stages else self.available_kv_gib
 
 
 def plan_kv(
-    arch: ModelArch,
+    arch: ArchLike,
     weights_gib: float,
     gpu_memory_gib: float,
     *,
@@ -85,29 +188,120 @@ def plan_kv(
     tp: int = 1,
     pp: int = 1,
     kv_cache_dtype: str = "auto",
+    dtype_bytes: int = 2,
     block_size: int = DEFAULT_BLOCK_SIZE,
     max_model_len: int | None = None,
-    max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS,
+    max_num_seqs: int | None = None,
+    max_num_batched_tokens: int | None = None,
+    gpu_name: str = "",
+    vocab_size: int | None = None,
+    nvlink: bool | None = None,
+    engine: Engine = "v1",
+    cuda_graph_gib: float = CUDA_GRAPH_GIB,
+    weights_per_gpu_gib: float | None = None,
 ) -> KvPlan:
-    """Predict vLLM's KV cache for one model on one GPU type (per GPU; every rank gets the same)."""
+    """Predict vLLM's KV cache for one model on one GPU type.
+
+    ``weights_gib`` is the whole checkpoint as loaded (quantized size for AWQ/GPTQ/FP8);
+    ``weights_per_gpu_gib`` overrides the per-rank share when it is known (e.g. from a log).
+    ``gpu_name`` is a catalog GPU key; it picks vLLM's batch defaults and NVLink vs PCIe buffers.
+    """
     max_model_len = max_model_len or arch.native_context
+    dflt_tokens, dflt_seqs = default_batch_limits(gpu_memory_gib, gpu_name)
+    seqs = max_num_seqs or dflt_seqs
+    if engine == "v0":
+        tokens = max_num_batched_tokens or max(max_model_len, 2048)
+    else:
+        tokens = max_num_batched_tokens or dflt_tokens
+    vocab = vocab_size or DEFAULT_VOCAB
+    nvlink = (gpu_name in NVLINK_GPUS) if nvlink is None else nvlink
     requested = gpu_memory_gib * gpu_memory_utilization
-    weights = weights_gib / (tp * pp)
-    activation = max_num_batched_tokens * arch.hidden_size * ACTIVATION_BYTES_PER_TOKEN_HIDDEN / tp / GIB
-    overhead = NON_TORCH_GIB + CUDA_GRAPH_GIB + (NCCL_GIB_PER_TP if tp * pp > 1 else 0.0)
-    available = requested - weights - activation - overhead
-    bpt = kv_bytes_per_token(arch, tp, pp, kv_cache_dtype)
-    blocks = max(0, math.floor(available * GIB / (bpt * block_size)))
-    tokens = blocks * block_size
+    overhead = NON_TORCH_GIB[engine] + cuda_graph_gib
+    if tp * pp > 1:
+        overhead += PARALLEL_BUFFERS_GIB["nvlink" if nvlink else "pcie"]
+
+    layers = stage_layers(arch.num_layers, pp)
+    embed_gib = (vocab_size * arch.hidden_size * 2 / GIB) if vocab_size else 0.0
+    per_layer = max(0.0, weights_gib - 2 * embed_gib) / arch.num_layers
+    stages = []
+    for i, n in enumerate(layers):
+        first, last = i == 0, i == pp - 1
+        if weights_per_gpu_gib is not None and pp == 1:
+            w = weights_per_gpu_gib
+        else:
+            w = (n * per_layer + embed_gib * (first + last)) / tp
+        act = tokens * arch.hidden_size * ACT_BYTES_PER_TOKEN_HIDDEN[engine] / GIB
+        if last and engine == "v1":
+            act += seqs * vocab * SAMPLER_BYTES_PER_SEQ_VOCAB / GIB
+        avail = requested - w - act - overhead
+        bpt = kv_bytes_per_token(arch, tp, pp, kv_cache_dtype, dtype_bytes, layers=n)
+        blocks = max(0, math.floor(avail * GIB / (bpt * block_size)))
+        stages.append(StagePlan(layers=n, weights_gib=w, activation_gib=act, available_kv_gib=avail,
+                                bytes_per_token=bpt, kv_tokens=blocks * block_size))
+    worst = min(stages, key=lambda s: s.kv_tokens)
+    first = stages[0]
     return KvPlan(
         total_gib=gpu_memory_gib,
         requested_gib=requested,
-        weights_gib=weights,
-        activation_gib=activation,
+        weights_gib=first.weights_gib,
+        activation_gib=max(s.activation_gib for s in stages),
         overhead_gib=overhead,
-        available_kv_gib=available,
-        bytes_per_token=bpt,
-        kv_tokens=tokens,
+        available_kv_gib=first.available_kv_gib,
+        bytes_per_token=worst.bytes_per_token,
+        kv_tokens=worst.kv_tokens,
         max_model_len=max_model_len,
-        max_concurrency=tokens / max_model_len if max_model_len else 0.0,
+        max_concurrency=worst.kv_tokens / max_model_len if max_model_len else 0.0,
+        max_num_seqs=seqs,
+        stages=tuple(stages),
     )
+
+
+@dataclass(frozen=True)
+class DecodeEstimate:
+    """Steady-state decode throughput of one replica (memory-bandwidth bound)."""
+
+    batch: int
+    avg_context_tokens: int
+    bytes_per_step_per_gpu: float
+    step_seconds: float
+    tokens_per_second: float
+
+
+def decode_throughput(plan: KvPlan, *, memory_bandwidth_gbps: float, avg_context_tokens: int = 2048,
+                      efficiency: float = DECODE_BANDWIDTH_EFFICIENCY) -> DecodeEstimate:
+    """Output tokens/s of one replica when decoding is memory-bandwidth bound.
+
+    Every decode step each GPU reads its share of the weights once plus the KV cache of every running
+    sequence, in parallel with the other ranks::
+
+        bytes_per_step = weights_per_gpu + batch x avg_context x kv_bytes_per_token_per_gpu
+        step_seconds   = bytes_per_step / (bandwidth x efficiency)
+        tokens/s       = batch / step_seconds
+
+    ``batch`` is what the KV cache and ``max_num_seqs`` allow at ``avg_context_tokens`` per sequence.
+    Prefill, speculative decoding and compute-bound large batches are not modelled; it is an
+    order-of-magnitude figure for cost per token, not a benchmark.
+    """
+    if avg_context_tokens <= 0:
+        raise ValueError("avg_context_tokens must be positive")
+    batch = max(0, min(plan.max_num_seqs or 1, plan.kv_tokens // avg_context_tokens))
+    step_bytes = plan.weights_gib * GIB + batch * avg_context_tokens * plan.bytes_per_token
+    step_s = step_bytes / (memory_bandwidth_gbps * 1e9 * efficiency)
+    tps = batch / step_s if batch and step_s > 0 else 0.0
+    return DecodeEstimate(batch=batch, avg_context_tokens=avg_context_tokens, bytes_per_step_per_gpu=step_bytes,
+                          step_seconds=step_s, tokens_per_second=tps)
+
+
+def find_checkpoint(model_path: str, catalog) -> tuple[str, object, str, object] | None:
+    """(model key, ModelArch, quantization, Variant) whose Hugging Face repo ``model_path`` names.
+
+    The weight cache keeps checkpoints under ``s3://<bucket>/models/<org>/<repo>/<revision>``; a bare
+    hub id (``org/repo``) matches too. The longest repo wins (``X-AWQ`` before ``X``).
+    """
+    padded = "/" + model_path.strip("/") + "/"
+    best = None
+    for key, arch in catalog.models.items():
+        for quant, var in arch.variants.items():
+            if f"/{var.hf_repo}/" in padded and (best is None or len(var.hf_repo) > len(best[3].hf_repo)):
+                best = (key, arch, quant, var)
+    return best

@@ -135,7 +135,8 @@ def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog, r
                         "use kv_cache_dtype: auto, or an Ada/Hopper GPU"))
     variant = arch.variants[m.quantization]
     plan = sizing.plan_kv(arch, variant.weights_gib, gpu.memory_gib, gpu_memory_utilization=m.gpu_memory_utilization,
-                          tp=m.tensor_parallel_size, kv_cache_dtype=m.kv_cache_dtype, max_model_len=m.max_model_len)
+                          tp=m.tensor_parallel_size, kv_cache_dtype=m.kv_cache_dtype, max_model_len=m.max_model_len,
+                          gpu_name=gpu_key)
     if not plan.weights_fit:
         smaller = sorted(q for q, v in arch.variants.items() if v.weights_gib < variant.weights_gib)
         fix = f"use a smaller checkpoint ({', '.join(smaller)}), " if smaller else ""
@@ -178,4 +179,7 @@ def _check_gateway(cfg: PlatformConfig, cat: Catalog) -> list[ConfigIssue]:
         if mk in tiers:
             issues.append(ConfigIssue(f"gateway.tiers.{mk}", mk, "a tier and a model share this name, so clients could not tell them apart",
                                       "rename the tier or the model"))
+    from strait.gateway.checks import check_gateway_routing  # the gateway owns its routing rules
+
+    issues += check_gateway_routing(cfg.gateway, frozenset(cfg.models))
     return issues

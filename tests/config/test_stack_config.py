@@ -75,7 +75,7 @@ CASES = {
     "weights that cannot fit the GPU": (
         model(tensor_parallel_size=1),
         "strait:models.qwen32b.quantization = 'awq': 18.0 GiB of weights over 1 GPU(s) leave no room on a T4 "
-        "(14.56 GiB x 0.9 = 13.1 GiB usable, 18.0 GiB weights + 1.3 GiB runtime per GPU). Fix: raise "
+        "(14.56 GiB x 0.9 = 13.1 GiB usable, 18.0 GiB weights + 1.2 GiB runtime per GPU). Fix: raise "
         "tensor_parallel_size (to 4 on this pool), or use a pool whose GPUs have more memory."),
     "fp8 KV cache on a GPU without fp8": (
         model(kv_cache_dtype="fp8"),

@@ -1,0 +1,320 @@
+"""The small resource view the rules see, and the adapters that build it.
+
+Only this module knows the camelCase ``props`` shapes of Pulumi resource inputs (aws node groups,
+Kubernetes workloads, PDBs, ConfigMaps) and how a CrossGuard argument bag or an offline plan
+record carries them. Rules (``policies.rules``) work on the views returned here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+AWS_PROVIDER = "pulumi:providers:aws"
+POD_TEMPLATE_KINDS = {
+    "kubernetes:apps/v1:Deployment": ("spec", "template"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template"),
+    "kubernetes:batch/v1:Job": ("spec", "template"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+LONG_RUNNING = {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"}
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_LABEL = "strait.dev/gpu"
+POOL_LABEL = "strait.dev/pool"
+
+
+@dataclass(frozen=True)
+class Res:
+    """One resource: its type, name, URN, camelCase input ``props`` and its provider's props."""
+
+    urn: str
+    type: str
+    name: str
+    props: Mapping[str, Any]
+    provider_type: str | None = None
+    provider_props: Mapping[str, Any] = field(default_factory=dict)
+
+
+# --- front ends -------------------------------------------------------------------------------
+def from_plan_records(records: Iterable[Any]) -> list[Res]:
+    """Offline plan records (``strait.plan.engine.ResourceRecord`` or resources.json dicts)."""
+    recs = [r if not isinstance(r, dict) else _DictRecord(r) for r in records]
+    providers = {r.urn: r for r in recs if r.type.startswith("pulumi:providers:")}
+    out = []
+    for r in recs:
+        if not r.custom:  # components have no props a rule could judge
+            continue
+        prov = providers.get((r.provider or "").rsplit("::", 1)[0]) if r.provider else None
+        out.append(Res(urn=r.urn, type=r.type, name=r.name, props=r.inputs,
+                       provider_type=prov.type if prov else None, provider_props=prov.inputs if prov else {}))
+    return out
+
+
+class _DictRecord:
+    def __init__(self, d: dict):
+        self.urn, self.type, self.name = d["urn"], d["type"], d["name"]
+        self.custom, self.provider, self.inputs = d.get("custom", True), d.get("provider"), d.get("inputs") or {}
+
+
+def from_policy_args(args: Any) -> Res:
+    """A CrossGuard ``ResourceValidationArgs``."""
+    p = args.provider
+    return Res(urn=args.urn, type=args.resource_type, name=args.name, props=args.props,
+               provider_type=p.resource_type if p is not None else None, provider_props=p.props if p is not None else {})
+
+
+def from_policy_resources(resources: Iterable[Any]) -> list[Res]:
+    """The ``resources`` of a CrossGuard ``StackValidationArgs`` (``PolicyResource`` objects).
+
+    During a preview some props are unknown and the SDK's proxies raise on access. A stack rule reads
+    every resource, so one unknown field anywhere would stop it for the whole stack: here unknown
+    values become None (a rule then judges what is known). Resource rules keep the SDK's behaviour
+    (the engine reports "can't run policy during preview" for the resource).
+    """
+    out = []
+    for r in resources:
+        p = r.provider
+        out.append(Res(urn=r.urn, type=r.resource_type, name=r.name, props=_known(r.props),
+                       provider_type=p.resource_type if p is not None else None,
+                       provider_props=_known(p.props) if p is not None else {}))
+    return out
+
+
+def _known(value: Any) -> Any:
+    """Plain dicts/lists with unknown preview values replaced by None."""
+    if isinstance(value, (str, bytes)) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        out = {}
+        for k in list(value):
+            try:
+                out[k] = _known(value[k])
+            except Exception as exc:  # pulumi_policy.proxy.UnknownValueError; views stay SDK-free
+                if type(exc).__name__ != "UnknownValueError":
+                    raise
+                out[k] = None
+        return out
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__getitem__") and hasattr(value, "__len__")):
+        items = []
+        for i in range(len(value)):
+            try:
+                items.append(_known(value[i]))
+            except Exception as exc:
+                if type(exc).__name__ != "UnknownValueError":
+                    raise
+                items.append(None)
+        return items
+    return value
+
+
+# --- cloud views ------------------------------------------------------------------------------
+def _int(v: Any, default: int = 0) -> int:
+    try:
+        return int(float(v))
+    except (TypeError, ValueError):
+        return default
+
+
+def region_of(res: Res) -> str | None:
+    """Region from the resource's aws Provider inputs (never from the environment)."""
+    if res.provider_type == AWS_PROVIDER:
+        return res.provider_props.get("region")
+    return None
+
+
+def stack_region(resources: Iterable[Res]) -> str | None:
+    for r in resources:
+        if r.type == AWS_PROVIDER and r.props.get("region"):
+            return r.props["region"]
+        reg = region_of(r)
+        if reg:
+            return reg
+    return None
+
+
+@dataclass(frozen=True)
+class NodePool:
+    res: Res
+    instance_types: tuple[str, ...]
+    capacity: str  # "spot" | "on_demand"
+    min_size: int
+    desired_size: int
+    max_size: int
+    labels: Mapping[str, str]
+    region: str | None
+
+    @property
+    def gpu_label(self) -> str | None:
+        return self.labels.get(GPU_LABEL)
+
+
+def node_pool(res: Res) -> NodePool | None:
+    if res.type != NODE_GROUP:
+        return None
+    p = res.props
+    sc = p.get("scalingConfig") or {}
+    return NodePool(res=res, instance_types=tuple(p.get("instanceTypes") or ()),
+                    capacity="spot" if p.get("capacityType") == "SPOT" else "on_demand",
+                    min_size=_int(sc.get("minSize")), desired_size=_int(sc.get("desiredSize")),
+                    max_size=_int(sc.get("maxSize")), labels=dict(p.get("labels") or {}), region=region_of(res))
+
+
+def instance_types_of(res: Res) -> list[str]:
+    """Instance types a resource launches (node groups, launch templates)."""
+    if res.type == NODE_GROUP:
+        return list(res.props.get("instanceTypes") or [])
+    if res.type == LAUNCH_TEMPLATE and res.props.get("instanceType"):
+        return [res.props["instanceType"]]
+    return []
+
+
+def tag(res: Res, key: str) -> str | None:
+    return (res.props.get("tags") or {}).get(key) if isinstance(res.props.get("tags"), Mapping) else None
+
+
+# --- Kubernetes views -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workload:
+    res: Res
+    kind: str
+    namespace: str
+    replicas: int
+    labels: Mapping[str, str]
+    pod: Mapping[str, Any]
+
+    @property
+    def containers(self) -> list[Mapping[str, Any]]:
+        return list(self.pod.get("containers") or [])
+
+    @property
+    def all_containers(self) -> list[Mapping[str, Any]]:
+        return list(self.pod.get("initContainers") or []) + self.containers
+
+    @property
+    def node_selector(self) -> Mapping[str, str]:
+        return self.pod.get("nodeSelector") or {}
+
+    @property
+    def tolerations(self) -> list[Mapping[str, Any]]:
+        return list(self.pod.get("tolerations") or [])
+
+    @property
+    def long_running(self) -> bool:
+        return self.res.type in LONG_RUNNING
+
+
+def workload(res: Res) -> Workload | None:
+    path = POD_TEMPLATE_KINDS.get(res.type)
+    if path is None:
+        return None
+    node: Any = res.props
+    for key in path:
+        node = (node or {}).get(key) if isinstance(node, Mapping) else None
+    if not isinstance(node, Mapping):
+        return None
+    meta = res.props.get("metadata") or {}
+    spec = res.props.get("spec") or {}
+    return Workload(res=res, kind=res.type.rsplit(":", 1)[-1], namespace=meta.get("namespace") or "default",
+                    replicas=_int(spec.get("replicas"), 1), labels=dict((node.get("metadata") or {}).get("labels") or {}),
+                    pod=node.get("spec") or {})
+
+
+def gpu_request(container: Mapping[str, Any]) -> tuple[int, int]:
+    """(requested, limited) nvidia.com/gpu of one container; 0 when absent."""
+    res = container.get("resources") or {}
+    return (_int((res.get("requests") or {}).get(GPU_RESOURCE)), _int((res.get("limits") or {}).get(GPU_RESOURCE)))
+
+
+def probe_budget_seconds(probe: Mapping[str, Any] | None) -> int:
+    """How long a startup probe lets a container take before it is killed."""
+    if not probe:
+        return 0
+    return (_int(probe.get("initialDelaySeconds")) + _int(probe.get("periodSeconds"), 10)
+            * _int(probe.get("failureThreshold"), 3))
+
+
+@dataclass(frozen=True)
+class VllmServer:
+    """A ``vllm serve`` container: the flags the sizing rules need."""
+
+    workload: Workload
+    container: Mapping[str, Any]
+    model_path: str
+    max_model_len: int | None
+    max_num_seqs: int | None
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    gpu_memory_utilization: float
+    kv_cache_dtype: str
+    block_size: int
+    dtype: str
+    gpu: str | None
+
+
+def _flags(args: list[str]) -> tuple[str | None, dict[str, str]]:
+    positional, flags, i = None, {}, 0
+    while i < len(args):
+        a = str(args[i])
+        if a.startswith("--"):
+            if "=" in a:
+                k, v = a[2:].split("=", 1)
+                flags[k] = v
+            elif i + 1 < len(args) and not str(args[i + 1]).startswith("--"):
+                flags[a[2:]] = str(args[i + 1])
+                i += 1
+            else:
+                flags[a[2:]] = "true"
+        elif positional is None:
+            positional = a
+        i += 1
+    return positional, flags
+
+
+def vllm_server(res: Res) -> VllmServer | None:
+    wl = workload(res)
+    if wl is None:
+        return None
+    for c in wl.containers:
+        argv = [str(x) for x in [*(c.get("command") or []), *(c.get("args") or [])]]
+        if len(argv) < 2 or "vllm" not in argv[0] or argv[1] != "serve":
+            continue
+        model, f = _flags(argv[2:])
+        if model is None:
+            model = f.get("model", "")
+        num = lambda k, d=None: _int(f[k]) if k in f else d  # noqa: E731
+        return VllmServer(
+            workload=wl, container=c, model_path=model or "", max_model_len=num("max-model-len"),
+            max_num_seqs=num("max-num-seqs"), tensor_parallel_size=num("tensor-parallel-size", 1),
+            pipeline_parallel_size=num("pipeline-parallel-size", 1),
+            gpu_memory_utilization=float(f.get("gpu-memory-utilization", 0.92)),  # vLLM 0.33 default
+            kv_cache_dtype=f.get("kv-cache-dtype", "auto"), block_size=num("block-size", 16),
+            dtype=f.get("dtype", "auto"), gpu=wl.node_selector.get(GPU_LABEL))
+    return None
+
+
+@dataclass(frozen=True)
+class Pdb:
+    res: Res
+    namespace: str
+    selector: Mapping[str, str]
+    min_available: Any
+    max_unavailable: Any
+
+
+def pdb(res: Res) -> Pdb | None:
+    if res.type != PDB:
+        return None
+    spec = res.props.get("spec") or {}
+    return Pdb(res=res, namespace=(res.props.get("metadata") or {}).get("namespace") or "default",
+               selector=dict((spec.get("selector") or {}).get("matchLabels") or {}),
+               min_available=spec.get("minAvailable"), max_unavailable=spec.get("maxUnavailable"))
+
+
+def config_map_data(res: Res) -> dict[str, str]:
+    if res.type != CONFIG_MAP:
+        return {}
+    return {k: str(v) for k, v in (res.props.get("data") or {}).items()}
