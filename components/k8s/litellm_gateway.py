@@ -1,19 +1,30 @@
-"""The LiteLLM gateway: config (ConfigMap), keys (Secret), Deployment, Service and PDB."""
+"""The LiteLLM gateway: config and routing hook (ConfigMap), keys (Secret), Deployment, Service, PDB,
+and, with more than one replica, a Valkey (Redis protocol) instance for shared router state."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY, pdb_spec
+from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY, ingress_policy, pdb_spec
 from strait.naming import child
-from strait.render.litellm import GatewaySpec, MASTER_KEY_ENV, dump, render_litellm_config
+from strait.render.litellm import (
+    CONFIG_FILE,
+    DATABASE_URL_ENV,
+    MASTER_KEY_ENV,
+    REDIS_PASSWORD_ENV,
+    GatewaySpec,
+    RedisSpec,
+    render_gateway_files,
+)
 from strait.tags import k8s_labels, selector_labels
 
 GATEWAY_PORT = 4000
-CONFIG_PATH = "/etc/litellm/config.yaml"
+REDIS_PORT = 6379
+CONFIG_DIR = "/etc/litellm"
+CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_FILE}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,38 +41,72 @@ class LiteLLMGatewayArgs:
     cpu_request: str = "500m"
     memory_request: str = "1Gi"
     memory_limit: str = "2Gi"
+    redis_image: str | None = None
+    """Image for the router-state store. Required when replicas > 1 (router state must be shared, or
+    each replica would rediscover a dead tier on its own); unused with one replica."""
+    redis_password: pulumi.Input[str] | None = None
+    """Secret. Required with redis_image."""
+    database_url: pulumi.Input[str] | None = None
+    """Secret Postgres URL for spend tracking. Default: no database, no spend logs."""
+    client_namespaces: tuple[str, ...] = ()
+    """Namespaces whose pods may call the gateway (plus metrics scrapers). Default: every namespace
+    in the cluster; the master key still guards every request."""
 
 
 class LiteLLMGateway(pulumi.ComponentResource):
     url: str
     config_yaml: str
     """The rendered proxy config (no secrets: keys are os.environ/ references)."""
+    files: dict[str, str]
+    """Every file of the config directory: config.yaml, the routing hook and its rules."""
 
     def __init__(self, name: str, args: LiteLLMGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("strait:gateway:LiteLLMGateway", name, None, opts)
-        if MASTER_KEY_ENV in args.secret_env:
-            raise ValueError(f"{MASTER_KEY_ENV} is set from master_key; do not pass it in secret_env")
+        reserved = {MASTER_KEY_ENV, REDIS_PASSWORD_ENV, DATABASE_URL_ENV} & set(args.secret_env)
+        if reserved:
+            raise ValueError(f"{sorted(reserved)} are set from their own arguments; do not pass them in secret_env")
+        use_redis = args.replicas > 1
+        if use_redis and (args.redis_image is None or args.redis_password is None):
+            raise ValueError(f"{args.replicas} gateway replicas need redis_image and redis_password for shared router "
+                             "state (cooldowns); pass them, or use replicas=1")
         o = pulumi.ResourceOptions(parent=self)
         labels = k8s_labels(name="litellm", instance=name, component="gateway", version=args.version)
         sel = selector_labels(labels)
-        meta = lambda n: {"name": n, "namespace": args.namespace, "labels": labels}  # noqa: E731
-        self.config_yaml = dump(render_litellm_config(args.spec))
+
+        def meta(n: str, lab: dict = labels) -> dict:
+            return {"name": n, "namespace": args.namespace, "labels": lab}
+
+        spec = args.spec
+        redis_name = f"{name}-redis"
+        if use_redis:
+            spec = replace(spec, redis=RedisSpec(host=f"{redis_name}.{args.namespace}.svc.cluster.local", port=REDIS_PORT))
+        if args.database_url is not None:
+            spec = replace(spec, database_url_env=DATABASE_URL_ENV)
+        self.files = render_gateway_files(spec)
+        self.config_yaml = self.files[CONFIG_FILE]
+
+        secret_env: dict[str, pulumi.Input[str]] = {MASTER_KEY_ENV: args.master_key, **args.secret_env}
+        if args.database_url is not None:
+            secret_env[DATABASE_URL_ENV] = args.database_url
+        if use_redis:
+            self._redis(redis_name, args, meta, o, gateway_selector=sel)
+            secret_env[REDIS_PASSWORD_ENV] = args.redis_password
 
         k8s.core.v1.ServiceAccount(child(name, "sa"), metadata=meta(name), automount_service_account_token=False, opts=o)
-        k8s.core.v1.ConfigMap(child(name, "config"), metadata=meta(f"{name}-config"),
-                              data={"config.yaml": self.config_yaml}, opts=o)
+        k8s.core.v1.ConfigMap(child(name, "config"), metadata=meta(f"{name}-config"), data=dict(sorted(self.files.items())),
+                              opts=o)
         secret_name = f"{name}-keys"
         k8s.core.v1.Secret(child(name, "keys"), metadata=meta(secret_name), type="Opaque", string_data={
-            MASTER_KEY_ENV: pulumi.Output.secret(args.master_key),
-            **{k: pulumi.Output.secret(v) for k, v in sorted(args.secret_env.items())},
-        }, opts=o)
-        env = [{"name": k, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": k}}}
-               for k in sorted([MASTER_KEY_ENV, *args.secret_env])]
-        env.append({"name": "LITELLM_LOG", "value": "INFO"})
+            k: pulumi.Output.secret(v) for k, v in sorted(secret_env.items())}, opts=o)
+        env = [{"name": k, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": k}}} for k in sorted(secret_env)]
+        env += [{"name": "LITELLM_LOG", "value": "INFO"},
+                # The pod must not depend on GitHub at boot: use the cost map shipped in the image.
+                {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"},
+                {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}]
         probe = lambda path, period, failures: {  # noqa: E731
             "httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "failureThreshold": failures,
             "timeoutSeconds": 5}
-        checksum = hashlib.sha256(self.config_yaml.encode()).hexdigest()
+        checksum = hashlib.sha256("".join(f"{k}\0{v}" for k, v in sorted(self.files.items())).encode()).hexdigest()
         k8s.apps.v1.Deployment(child(name, "deploy"), metadata=meta(name), spec={
             "replicas": args.replicas,
             "revisionHistoryLimit": 5,
@@ -78,6 +123,9 @@ class LiteLLMGateway(pulumi.ComponentResource):
                         "weight": 100,
                         "podAffinityTerm": {"labelSelector": {"matchLabels": sel}, "topologyKey": "kubernetes.io/hostname"},
                     }]}},
+                    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                                   "whenUnsatisfiable": "ScheduleAnyway",
+                                                   "labelSelector": {"matchLabels": sel}}],
                     "containers": [{
                         "name": "litellm",
                         "image": args.image,
@@ -92,7 +140,8 @@ class LiteLLMGateway(pulumi.ComponentResource):
                         "livenessProbe": probe("/health/liveliness", 15, 4),
                         "readinessProbe": probe("/health/readiness", 10, 3),
                         "securityContext": CONTAINER_SECURITY,
-                        "volumeMounts": [{"name": "config", "mountPath": "/etc/litellm", "readOnly": True},
+                        # The hook (strait_hook.py) is loaded by the proxy from the config's directory.
+                        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
                                          {"name": "tmp", "mountPath": "/tmp"}],
                     }],
                     "volumes": [{"name": "config", "configMap": {"name": f"{name}-config"}},
@@ -105,10 +154,57 @@ class LiteLLMGateway(pulumi.ComponentResource):
             "ports": [{"name": "http", "port": GATEWAY_PORT, "targetPort": "http", "protocol": "TCP"}],
         }, opts=o)
         k8s.policy.v1.PodDisruptionBudget(child(name, "pdb"), metadata=meta(name), spec=pdb_spec(args.replicas, sel), opts=o)
-        # Clients anywhere in the cluster may call the gateway, on its port only.
-        k8s.networking.v1.NetworkPolicy(child(name, "netpol"), metadata=meta(name), spec={
-            "podSelector": {"matchLabels": sel}, "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"namespaceSelector": {}}], "ports": [{"port": GATEWAY_PORT, "protocol": "TCP"}]}]},
-            opts=o)
+        ingress = (ingress_policy(sel, GATEWAY_PORT, list(args.client_namespaces)) if args.client_namespaces else
+                   {"podSelector": {"matchLabels": sel}, "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [{"namespaceSelector": {}}], "ports": [{"port": GATEWAY_PORT, "protocol": "TCP"}]}]})
+        k8s.networking.v1.NetworkPolicy(child(name, "netpol"), metadata=meta(name), spec=ingress, opts=o)
         self.url = f"http://{name}.{args.namespace}.svc.cluster.local:{GATEWAY_PORT}"
         self.register_outputs({"url": self.url})
+
+    def _redis(self, rname: str, args: LiteLLMGatewayArgs, meta, o: pulumi.ResourceOptions,
+               gateway_selector: dict[str, str]) -> None:
+        """One Valkey pod, no persistence: it holds only cooldowns and usage counters, which LiteLLM
+        keeps in memory as well, so losing it costs each replica one failure per dead tier."""
+        labels = k8s_labels(name="valkey", instance=rname, component="gateway-state", version=args.redis_image.rsplit(":", 1)[-1])
+        sel = selector_labels(labels)
+        # The password reaches valkey-server through a config file in a Secret, never its argv.
+        k8s.core.v1.Secret(child(rname, "conf"), metadata=meta(f"{rname}-conf", labels), type="Opaque", string_data={
+            "valkey.conf": pulumi.Output.secret(pulumi.Output.concat(
+                "requirepass ", args.redis_password, "\nsave \"\"\nappendonly no\nprotected-mode no\n")),
+        }, opts=o)
+        k8s.apps.v1.Deployment(child(rname, "deploy"), metadata=meta(rname, labels), spec={
+            "replicas": 1,
+            "selector": {"matchLabels": sel},
+            "strategy": {"type": "Recreate"},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": POD_SECURITY,
+                    "containers": [{
+                        "name": "valkey",
+                        "image": args.redis_image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["valkey-server", "/etc/valkey/valkey.conf", "--dir", "/data"],
+                        "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
+                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+                        "readinessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 5},
+                        "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 15, "failureThreshold": 4},
+                        "securityContext": CONTAINER_SECURITY,
+                        "volumeMounts": [{"name": "conf", "mountPath": "/etc/valkey", "readOnly": True},
+                                         {"name": "data", "mountPath": "/data"}],
+                    }],
+                    "volumes": [{"name": "conf", "secret": {"secretName": f"{rname}-conf"}},
+                                {"name": "data", "emptyDir": {"sizeLimit": "256Mi"}}],
+                },
+            },
+        }, opts=o)
+        k8s.core.v1.Service(child(rname, "svc"), metadata=meta(rname, labels), spec={
+            "type": "ClusterIP", "selector": sel,
+            "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}],
+        }, opts=o)
+        k8s.networking.v1.NetworkPolicy(child(rname, "netpol"), metadata=meta(rname, labels), spec={
+            "podSelector": {"matchLabels": sel}, "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": gateway_selector}}],
+                         "ports": [{"port": REDIS_PORT, "protocol": "TCP"}]}],
+        }, opts=o)

@@ -46,17 +46,25 @@ def _router(config: dict, monkeypatch):
     return litellm.Router(model_list=model_list, **settings)
 
 
+def _run(coro):
+    """asyncio.run closes its loop and leaves none set; Pulumi mock tests later in the process need one."""
+    try:
+        return asyncio.run(coro)
+    finally:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def test_self_hosted_down_falls_back_to_commercial(planned, monkeypatch):
     config = yaml.safe_load((planned["phase1-sg"].dir / "litellm" / "config.yaml").read_text())
     router = _router(config, monkeypatch)
     tiers = {m["model_name"] for m in config["model_list"]}
     assert {"self-hosted", "commercial"} <= tiers
-    resp = asyncio.run(router.acompletion(model="self-hosted", messages=[{"role": "user", "content": "hi"}]))
+    resp = _run(router.acompletion(model="self-hosted", messages=[{"role": "user", "content": "hi"}]))
     assert resp.choices[0].message.content == "answer from the commercial tier"
 
 
 def test_commercial_tier_answers_directly(planned, monkeypatch):
     config = yaml.safe_load((planned["phase1-sg"].dir / "litellm" / "config.yaml").read_text())
     router = _router(config, monkeypatch)
-    resp = asyncio.run(router.acompletion(model="commercial", messages=[{"role": "user", "content": "hi"}]))
+    resp = _run(router.acompletion(model="commercial", messages=[{"role": "user", "content": "hi"}]))
     assert resp.choices[0].message.content == "answer from the commercial tier"

@@ -1,0 +1,53 @@
+"""Stack config -> GatewaySpec: the pure half of the blueprint's gateway wiring.
+
+Overflow sizing lives here: each self-hosted deployment gets ``max_parallel_requests`` from the
+model's replicas x max_num_seqs (see ``max_parallel_for``), so a gateway replica stops sending new
+requests to a tier whose vLLM queue is already a batch deep and they overflow to the fallbacks.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from strait.config.sections import GatewayConfig, ModelConfig
+from strait.render.litellm import (
+    GatewaySpec,
+    ProviderModel,
+    RetryPolicy,
+    Routing,
+    SelfHostedEndpoint,
+    Tier,
+    key_env_for,
+    max_parallel_for,
+)
+
+
+def gateway_spec(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Mapping[str, str],
+                 callbacks: tuple[str, ...] = ()) -> GatewaySpec:
+    """``urls``: model key -> its in-cluster OpenAI base URL (ending in /v1)."""
+    tiers: dict[str, Tier] = {}
+    for tname, t in sorted(gw.tiers.items()):
+        hosted = tuple(SelfHostedEndpoint(
+            served_model_name=models[mk].served_model_name or mk, api_base=urls[mk], api_key_env=key_env_for(mk),
+            max_model_len=models[mk].max_model_len, weight=t.weight * models[mk].replicas,
+            max_parallel_requests=max_parallel_for(models[mk].replicas, models[mk].max_num_seqs, gw.replicas,
+                                                   gw.overflow_queue_factor)) for mk in t.models)
+        providers = tuple(ProviderModel(provider=p.provider, model=p.model, weight=p.weight, rpm=p.rpm, tpm=p.tpm,
+                                        max_input_tokens=p.max_input_tokens) for p in t.providers)
+        tiers[tname] = Tier(self_hosted=hosted, providers=providers, fallbacks=tuple(t.fallbacks),
+                            context_window_fallbacks=tuple(t.context_window_fallbacks), timeout_seconds=t.timeout_seconds,
+                            stream_timeout_seconds=t.stream_timeout_seconds, max_input_tokens=t.max_input_tokens)
+    rp = gw.retry_policy
+    routing = None
+    if gw.routing is not None:
+        r = gw.routing
+        routing = Routing(ladder=tuple(r.ladder), auto_model=r.auto_model, long_context_tier=r.long_context_tier,
+                          long_prompt_tokens=r.long_prompt_tokens, many_tools=r.many_tools,
+                          large_max_tokens=r.large_max_tokens,
+                          reasoning_cues=tuple(r.reasoning_cues) if r.reasoning_cues is not None else None,
+                          reasoning_cue_weight=r.reasoning_cue_weight, chars_per_token=r.chars_per_token,
+                          default_completion_tokens=r.default_completion_tokens)
+    return GatewaySpec(
+        tiers=tiers, num_retries=gw.num_retries, allowed_fails=gw.allowed_fails, cooldown_seconds=gw.cooldown_seconds,
+        callbacks=callbacks, routing=routing, metrics_require_auth=gw.metrics_require_auth,
+        retry_policy=RetryPolicy(timeout=rp.timeout, rate_limit=rp.rate_limit, internal_server_error=rp.internal_server_error,
+                                 service_unavailable=rp.service_unavailable, default=rp.default))
