@@ -1,0 +1,1 @@
+"""Observability: metrics (kube-prometheus-stack, DCGM), alerts, dashboards, and Langfuse tracing."""

@@ -1,0 +1,219 @@
+"""Self-hosted Langfuse (LLM tracing) on EKS: the official chart, its prerequisites, and an S3 bucket.
+
+Why chart 2.0.0 (Langfuse v4) and not 1.x: chart 1.x bundles Bitnami sub-charts whose ClickHouse cannot
+reach a v4-compatible version (langfuse-docs#3566), so it is a dead end; 2.0.0 replaces them with
+OSS-licensed charts (groundhog2k Postgres, Valkey) and the official ClickHouse operator. The price is
+two prerequisites, cert-manager and the ClickHouse operator, installed here first as pinned charts.
+Blob storage is a real S3 bucket (SeaweedFS off), reached through EKS Pod Identity with a role that
+can only touch that bucket: no access keys exist anywhere.
+
+Every credential (salt, encryption key, NextAuth secret, database and cache passwords, the project's
+API keys, the admin password) is a pulumi_random value kept in Pulumi state as a secret, so it never
+regenerates; the chart reads them from Kubernetes Secrets created here (its own `lookup`-based
+generation would rotate them under a renderer that cannot read the cluster).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.aws.iam import pod_identity_trust
+from components.k8s.observability.monitoring import helm_release, release_record
+from strait.catalog.charts import ChartPin
+from strait.naming import child, iam_role_name
+from strait.tags import k8s_labels
+
+RELEASE = "langfuse"  # also the chart's fullname: the sub-charts' default Secret names assume "langfuse"
+WEB_SERVICE = f"{RELEASE}-web"
+WEB_PORT = 3000
+#: Local port of the documented `kubectl port-forward` (3000 is Grafana's); NextAuth redirects to it.
+LOCAL_PORT = 3001
+SERVICE_ACCOUNT = "langfuse"
+CREDENTIALS = "langfuse-credentials"
+POSTGRES_SECRET = "langfuse-postgres"
+REDIS_SECRET = "langfuse-redis"
+CLICKHOUSE_SECRET = "langfuse-clickhouse"
+INIT_ORG = "strait"
+INIT_PROJECT = "gateway"
+ADMIN_EMAIL = "admin@strait.local"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LangfuseArgs:
+    namespace: str
+    cluster_name: pulumi.Input[str]
+    bucket_name: str
+    region: str
+    langfuse: ChartPin
+    cert_manager: ChartPin
+    clickhouse_operator: ChartPin
+    clickhouse_storage_gib: int = 50
+    postgres_storage_gib: int = 20
+    trace_retention_days: int = 30
+    """Raw event uploads in S3 expire after this many days."""
+    storage_class: str = "gp3"
+    force_destroy: bool = False
+    """Default: `pulumi destroy` refuses to delete a bucket that still holds traces."""
+    tags: dict[str, str] | None = None
+
+
+def _password(name: str, length: int, o: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    return pulumi.Output.secret(random.RandomPassword(name, length=length, special=False, opts=o).result)
+
+
+def langfuse_values(args: LangfuseArgs) -> dict:
+    """Chart values. Only Secret *references* appear here, so the values stay readable in the plan."""
+    ref = lambda name, key: {"secretKeyRef": {"name": name, "key": key}}  # noqa: E731
+    env_ref = lambda env, name, key: {"name": env, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}  # noqa: E731
+    return {
+        "fullnameOverride": RELEASE,
+        "langfuse": {
+            "salt": ref(CREDENTIALS, "salt"),
+            "encryptionKey": ref(CREDENTIALS, "encryption-key"),
+            "nextauth": {"url": f"http://localhost:{LOCAL_PORT}", "secret": ref(CREDENTIALS, "nextauth-secret")},
+            "features": {"telemetryEnabled": False, "signUpDisabled": True},
+            "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+            # Headless initialisation: the organisation, project, its API keys (the gateway's) and an admin.
+            "additionalEnv": [
+                {"name": "LANGFUSE_INIT_ORG_ID", "value": INIT_ORG},
+                {"name": "LANGFUSE_INIT_PROJECT_ID", "value": INIT_PROJECT},
+                env_ref("LANGFUSE_INIT_PROJECT_PUBLIC_KEY", CREDENTIALS, "public-key"),
+                env_ref("LANGFUSE_INIT_PROJECT_SECRET_KEY", CREDENTIALS, "secret-key"),
+                {"name": "LANGFUSE_INIT_USER_EMAIL", "value": ADMIN_EMAIL},
+                {"name": "LANGFUSE_INIT_USER_NAME", "value": "admin"},
+                env_ref("LANGFUSE_INIT_USER_PASSWORD", CREDENTIALS, "admin-password"),
+            ],
+        },
+        "postgresql": {
+            "deploy": True,
+            "auth": {"username": "langfuse", "database": "langfuse", "existingSecret": POSTGRES_SECRET,
+                     "secretKeys": {"userPasswordKey": "password", "adminPasswordKey": "postgres-password"}},
+            "storage": {"requestedSize": f"{args.postgres_storage_gib}Gi", "className": args.storage_class},
+            # groundhog2k sub-chart: read the superuser and the Langfuse user from the same Secret.
+            "settings": {"existingSecret": POSTGRES_SECRET},
+            "userDatabase": {"existingSecret": POSTGRES_SECRET},
+        },
+        "redis": {
+            "deploy": True,
+            "auth": {"existingSecret": REDIS_SECRET, "existingSecretPasswordKey": "default",
+                     "usersExistingSecret": REDIS_SECRET},
+            "dataStorage": {"enabled": True, "requestedSize": "8Gi", "className": args.storage_class},
+        },
+        "clickhouse": {
+            "deploy": True,
+            "auth": {"existingSecret": CLICKHOUSE_SECRET, "existingSecretKey": "password"},
+            "cluster": {"replicas": 1, "storage": {"size": f"{args.clickhouse_storage_gib}Gi", "className": args.storage_class}},
+            # 1 keeper is enough for a single replica; raise both for HA.
+            "keeper": {"replicas": 1, "storage": {"size": "10Gi", "className": args.storage_class}},
+        },
+        "s3": {
+            "deploy": False,
+            "bucket": args.bucket_name,
+            "region": args.region,
+            "forcePathStyle": False,
+            # No keys: the AWS SDK in Langfuse takes Pod Identity credentials for SERVICE_ACCOUNT.
+            "eventUpload": {"prefix": "events/"},
+            "batchExport": {"enabled": True, "prefix": "exports/"},
+            "mediaUpload": {"enabled": True, "prefix": "media/"},
+        },
+    }
+
+
+def bucket_policy_document(bucket_arn: str) -> str:
+    """Least privilege: objects in this one bucket, and listing it. Nothing else."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{bucket_arn}/*"},
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket_arn},
+    ]}, sort_keys=True)
+
+
+class Langfuse(pulumi.ComponentResource):
+    host: str
+    """In-cluster base URL the gateway sends traces to."""
+    public_key: pulumi.Output[str]
+    secret_key: pulumi.Output[str]
+    admin_password: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LangfuseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("strait:observability:Langfuse", name, None, opts)
+        if args.trace_retention_days < 1:
+            raise ValueError("trace_retention_days must be at least 1")
+        o = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace
+        labels = k8s_labels(name="langfuse", instance=name, component="tracing", version=args.langfuse.app_version.split()[-1])
+        meta = lambda n, namespace=ns: {"name": n, "namespace": namespace, "labels": labels}  # noqa: E731
+
+        # --- S3 for events, exports and media, reached through Pod Identity -------------------------
+        tags = args.tags or {}
+        bucket = aws.s3.Bucket(child(name, "bucket"), bucket=args.bucket_name, force_destroy=args.force_destroy,
+                               tags=tags, opts=o)
+        aws.s3.BucketOwnershipControls(child(name, "ownership"), bucket=bucket.id,
+                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=o)
+        aws.s3.BucketPublicAccessBlock(child(name, "public-access"), bucket=bucket.id, block_public_acls=True,
+                                       block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=o)
+        aws.s3.BucketServerSideEncryptionConfiguration(child(name, "sse"), bucket=bucket.id, rules=[{
+            "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}], opts=o)
+        aws.s3.BucketLifecycleConfiguration(child(name, "lifecycle"), bucket=bucket.id, rules=[{
+            "id": "expire-raw-events", "status": "Enabled", "filter": {"prefix": "events/"},
+            "expiration": {"days": args.trace_retention_days}}], opts=o)
+        aws.s3.BucketPolicy(child(name, "tls-only"), bucket=bucket.id, policy=bucket.arn.apply(lambda arn: json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}, sort_keys=True)),
+            opts=o)
+        role = aws.iam.Role(child(name, "role"), name=iam_role_name(args.bucket_name, "langfuse"),
+                            assume_role_policy=pod_identity_trust(), tags=tags, opts=o)
+        aws.iam.RolePolicy(child(name, "s3"), role=role.id, policy=bucket.arn.apply(bucket_policy_document), opts=o)
+        identity = aws.eks.PodIdentityAssociation(child(name, "pod-identity"), cluster_name=args.cluster_name,
+                                                  namespace=ns, service_account=SERVICE_ACCOUNT, role_arn=role.arn,
+                                                  tags=tags, opts=o)
+
+        # --- credentials, pinned in Pulumi state ------------------------------------------------------
+        self.public_key = pulumi.Output.concat("pk-lf-", _password(child(name, "public-key"), 32, o))
+        self.secret_key = pulumi.Output.secret(pulumi.Output.concat("sk-lf-", _password(child(name, "secret-key"), 40, o)))
+        self.admin_password = _password(child(name, "admin-password"), 24, o)
+        # 256-bit key as 64 hex characters, as Langfuse requires: digits plus a-f as the "special" set.
+        encryption_key = pulumi.Output.secret(random.RandomPassword(
+            child(name, "encryption-key"), length=64, upper=False, lower=False, numeric=True, special=True,
+            override_special="abcdef", opts=o).result)
+        pg_user, pg_admin = _password(child(name, "postgres"), 32, o), _password(child(name, "postgres-admin"), 32, o)
+        redis_pw, ch_pw = _password(child(name, "redis"), 32, o), _password(child(name, "clickhouse"), 32, o)
+
+        ns_res = k8s.core.v1.Namespace(child(name, "ns"), metadata={"name": ns, "labels": {
+            **k8s_labels(name=ns, instance=ns, component="namespace"),
+            "pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted"}}, opts=o)
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns_res])
+        secrets = [
+            k8s.core.v1.Secret(child(name, "credentials"), metadata=meta(CREDENTIALS), type="Opaque", string_data={
+                "salt": _password(child(name, "salt"), 32, o), "encryption-key": encryption_key,
+                "nextauth-secret": _password(child(name, "nextauth"), 48, o), "public-key": self.public_key,
+                "secret-key": self.secret_key, "admin-password": self.admin_password}, opts=in_ns),
+            k8s.core.v1.Secret(child(name, "postgres-secret"), metadata=meta(POSTGRES_SECRET), type="Opaque", string_data={
+                "password": pg_user, "postgres-password": pg_admin, "POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": pg_admin,
+                "USERDB_USER": "langfuse", "USERDB_PASSWORD": pg_user, "POSTGRES_DB": "langfuse"}, opts=in_ns),
+            k8s.core.v1.Secret(child(name, "redis-secret"), metadata=meta(REDIS_SECRET), type="Opaque",
+                               string_data={"default": redis_pw}, opts=in_ns),
+            k8s.core.v1.Secret(child(name, "clickhouse-secret"), metadata=meta(CLICKHOUSE_SECRET), type="Opaque",
+                               string_data={"password": ch_pw}, opts=in_ns),
+        ]
+
+        # --- prerequisites of chart 2.0, then Langfuse ------------------------------------------------
+        # Cluster-wide operators in namespaces of their own (Helm creates them).
+        cm = helm_release(child(name, "cert-manager"), "cert-manager", "cert-manager", args.cert_manager,
+                          {"crds": {"enabled": True}}, pulumi.ResourceOptions(parent=self), create_namespace=True)
+        chop = helm_release(child(name, "clickhouse-operator"), "clickhouse-operator", "clickhouse-operator-system",
+                            args.clickhouse_operator, {"certManager": {"install": False}},
+                            pulumi.ResourceOptions(parent=self, depends_on=[cm]), create_namespace=True)
+        helm_release(child(name, "langfuse"), RELEASE, ns, args.langfuse, langfuse_values(args),
+                     pulumi.ResourceOptions(parent=self, depends_on=[ns_res, chop, identity, *secrets]), timeout_seconds=1500)
+        self.releases = {n: release_record(p) for n, p in (("cert-manager", args.cert_manager),
+                                                            ("clickhouse-operator", args.clickhouse_operator),
+                                                            (RELEASE, args.langfuse))}
+        self.host = f"http://{WEB_SERVICE}.{ns}.svc.cluster.local:{WEB_PORT}"
+        self.web_service = WEB_SERVICE
+        self.register_outputs({"host": self.host, "bucket": bucket.bucket, "releases": self.releases})

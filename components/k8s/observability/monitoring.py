@@ -1,0 +1,209 @@
+"""Metrics for the serving platform: kube-prometheus-stack (Prometheus, Alertmanager, Grafana,
+kube-state-metrics), NVIDIA dcgm-exporter, our ServiceMonitors, the alert rules and the dashboards.
+
+Helm is used only for the two third-party stacks (pinned in strait/catalog/data/charts.yaml). Everything
+Strait itself decides, scrape targets, rules and dashboards, is a first-class Kubernetes object, so it
+shows in the offline plan's manifests and is validated there.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.k8s.common import GPU_TOLERATION, SCRAPER_LABEL
+from strait.catalog.charts import ChartPin
+from strait.naming import child
+from strait.render.dashboards import dump as dump_dashboard
+from strait.tags import k8s_labels
+
+#: Helm release name of kube-prometheus-stack. Our monitors and rules also carry `release: <this>`,
+#: so they are selected even if someone turns the *SelectorNilUsesHelmValues values back on.
+KPS_RELEASE = "kube-prometheus-stack"
+DCGM_RELEASE = "dcgm-exporter"
+GRAFANA_SERVICE = "grafana"
+PROMETHEUS_SERVICE = "prometheus-operated"  # created by the operator for every Prometheus
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+MONITORING_API = "monitoring.coreos.com/v1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScrapeTarget:
+    """Services Prometheus scrapes through a ServiceMonitor."""
+
+    name: str
+    namespace: str
+    match_labels: dict[str, str]
+    port: str = "http"
+    path: str = "/metrics"
+    interval: str = "15s"
+    bearer_token: pulumi.Input[str] | None = None
+    """Secret. Sent as `Authorization: Bearer` (LiteLLM's /metrics). Stored in a Secret beside the monitor."""
+    service_label_to_target: dict[str, str] = field(default_factory=dict)
+    """Service label -> target label copied onto every series (e.g. the GPU pool, for $/token)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringStackArgs:
+    namespace: str
+    kube_prometheus_stack: ChartPin
+    dcgm_exporter: ChartPin | None
+    """Default: no DCGM exporter (no GPU nodes)."""
+    rule_groups: list[dict]
+    """PrometheusRule spec.groups (strait.render.alerts.render_rule_groups)."""
+    dashboards: dict[str, dict]
+    """uid -> dashboard JSON (strait.render.dashboards.render_dashboards)."""
+    targets: list[ScrapeTarget] = field(default_factory=list)
+    retention_days: int = 15
+    prometheus_storage_gib: int = 50
+    grafana_storage_gib: int = 5
+    storage_class: str = "gp3"
+    node_labels_for_cost: tuple[str, ...] = ("strait.dev/pool", "node.kubernetes.io/instance-type")
+    """Node labels kube-state-metrics exports in kube_node_labels (the cost recording rules join on them)."""
+    gpu_node_label: str = "strait.dev/gpu"
+
+
+def kube_prometheus_stack_values(args: MonitoringStackArgs) -> dict:
+    retention_size_gb = int(args.prometheus_storage_gib * 0.85)  # Prometheus "GB" are 2^30 bytes
+    pvc = lambda gib: {"spec": {"storageClassName": args.storage_class, "accessModes": ["ReadWriteOnce"],  # noqa: E731
+                                "resources": {"requests": {"storage": f"{gib}Gi"}}}}
+    return {
+        "fullnameOverride": "kps",
+        "crds": {"enabled": True},
+        "prometheus": {"prometheusSpec": {
+            "retention": f"{args.retention_days}d",
+            "retentionSize": f"{retention_size_gb}GB",
+            "storageSpec": {"volumeClaimTemplate": pvc(args.prometheus_storage_gib)},
+            # Select every ServiceMonitor/PodMonitor/PrometheusRule in the cluster, not only this release's.
+            "serviceMonitorSelectorNilUsesHelmValues": False,
+            "podMonitorSelectorNilUsesHelmValues": False,
+            "ruleSelectorNilUsesHelmValues": False,
+            "probeSelectorNilUsesHelmValues": False,
+            "scrapeConfigSelectorNilUsesHelmValues": False,
+            "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+        }},
+        "alertmanager": {"alertmanagerSpec": {"storage": {"volumeClaimTemplate": pvc(2)}}},
+        "grafana": {
+            "fullnameOverride": GRAFANA_SERVICE,
+            "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+            "persistence": {"enabled": True, "size": f"{args.grafana_storage_gib}Gi", "storageClassName": args.storage_class},
+            # The sidecar loads every ConfigMap labelled grafana_dashboard: "1" (ours are in this namespace).
+            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+        },
+        "kube-state-metrics": {
+            "metricLabelsAllowlist": [f"nodes=[{','.join(args.node_labels_for_cost)}]"],
+        },
+    }
+
+
+def dcgm_exporter_values(args: MonitoringStackArgs) -> dict:
+    return {
+        # The default counters only (no DCGM_FI_PROF_*): tests/data/metrics/dcgm-exporter-default-counters.csv
+        # is the list our rules and dashboards are checked against.
+        "arguments": ["-f", "/etc/dcgm-exporter/default-counters.csv"],
+        "tolerations": [GPU_TOLERATION],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": args.gpu_node_label, "operator": "Exists"}]}]}}},
+        # Strait's own ServiceMonitor scrapes it (below), so it is in the plan's manifests.
+        "serviceMonitor": {"enabled": False},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+    }
+
+
+def release_record(pin: ChartPin) -> dict:
+    """What a Helm release installs, for readers of the plan (a Release renders nothing offline)."""
+    return {"chart": pin.chart, "repository": pin.repository, "version": pin.version, "app_version": pin.app_version}
+
+
+def helm_release(logical: str, release: str, namespace: str, pin: ChartPin, values: dict,
+                 opts: pulumi.ResourceOptions, timeout_seconds: int = 900,
+                 create_namespace: bool = False) -> k8s.helm.v3.Release:
+    repo = k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository) if pin.repository else None
+    return k8s.helm.v3.Release(logical, name=release, chart=pin.chart, version=pin.version, repository_opts=repo,
+                               namespace=namespace, create_namespace=create_namespace, values=values, atomic=True,
+                               cleanup_on_fail=True, timeout=timeout_seconds, max_history=5, opts=opts)
+
+
+class MonitoringStack(pulumi.ComponentResource):
+    namespace: str
+    grafana_service: str
+    prometheus_service: str
+    grafana_admin_password: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringStackArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("strait:observability:MonitoringStack", name, None, opts)
+        if not args.rule_groups:
+            raise ValueError("rule_groups is empty: render them with strait.render.alerts.render_rule_groups")
+        names = [t.name for t in args.targets]
+        if len(names) != len(set(names)):
+            raise ValueError(f"scrape target names must be unique: {names}")
+        o = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace
+        labels = k8s_labels(name="monitoring", instance=name, component="observability")
+        ns_res = k8s.core.v1.Namespace(child(name, "ns"), metadata={"name": ns, "labels": {
+            **k8s_labels(name=ns, instance=ns, component="namespace"),
+            # node-exporter (hostNetwork, hostPID) and dcgm-exporter (hostPath, SYS_ADMIN) cannot run
+            # under baseline; they are the only workloads here, so the namespace is privileged.
+            "pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/warn": "baseline",
+            # NetworkPolicies of Strait workloads admit scrapes from namespaces with this label.
+            SCRAPER_LABEL: "true"}}, opts=o)
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns_res])
+
+        password = random.RandomPassword(child(name, "grafana-admin"), length=32, special=False, opts=o)
+        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        admin = k8s.core.v1.Secret(child(name, "grafana-admin"), metadata={
+            "name": GRAFANA_ADMIN_SECRET, "namespace": ns, "labels": labels}, type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": self.grafana_admin_password}, opts=in_ns)
+
+        kps = helm_release(child(name, "kube-prometheus-stack"), KPS_RELEASE, ns, args.kube_prometheus_stack,
+                           kube_prometheus_stack_values(args),
+                           pulumi.ResourceOptions(parent=self, depends_on=[ns_res, admin]))
+        self.releases = {KPS_RELEASE: release_record(args.kube_prometheus_stack)}
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[kps])
+        targets = list(args.targets)
+        if args.dcgm_exporter is not None:
+            helm_release(child(name, "dcgm-exporter"), DCGM_RELEASE, ns, args.dcgm_exporter, dcgm_exporter_values(args),
+                         pulumi.ResourceOptions(parent=self, depends_on=[ns_res]))
+            self.releases[DCGM_RELEASE] = release_record(args.dcgm_exporter)
+            targets.append(ScrapeTarget(name="dcgm-exporter", namespace=ns, port="metrics",
+                                        match_labels={"app.kubernetes.io/name": "dcgm-exporter"}))
+
+        mon_labels = {**labels, "release": KPS_RELEASE}
+        for t in targets:
+            endpoint: dict = {"port": t.port, "path": t.path, "interval": t.interval, "scheme": "http"}
+            if t.bearer_token is not None:
+                secret = f"{t.name}-scrape"
+                k8s.core.v1.Secret(child(name, f"{t.name}-scrape"), metadata={
+                    "name": secret, "namespace": t.namespace, "labels": labels}, type="Opaque",
+                    string_data={"token": pulumi.Output.secret(t.bearer_token)}, opts=o)
+                endpoint["authorization"] = {"type": "Bearer", "credentials": {"name": secret, "key": "token"}}
+            if t.service_label_to_target:
+                endpoint["relabelings"] = [
+                    {"sourceLabels": [f"__meta_kubernetes_service_label_{_sanitise(src)}"], "targetLabel": dst,
+                     "action": "replace"} for src, dst in sorted(t.service_label_to_target.items())]
+            k8s.apiextensions.CustomResource(child(name, f"{t.name}-monitor"), api_version=MONITORING_API,
+                                             kind="ServiceMonitor", metadata={"name": t.name, "namespace": t.namespace,
+                                                                              "labels": mon_labels},
+                                             spec={"selector": {"matchLabels": t.match_labels},
+                                                   "namespaceSelector": {"matchNames": [t.namespace]},
+                                                   "endpoints": [endpoint]}, opts=after_crds)
+
+        k8s.apiextensions.CustomResource(child(name, "rules"), api_version=MONITORING_API, kind="PrometheusRule",
+                                         metadata={"name": "strait", "namespace": ns, "labels": mon_labels},
+                                         spec={"groups": args.rule_groups}, opts=after_crds)
+        for uid, dash in sorted(args.dashboards.items()):
+            k8s.core.v1.ConfigMap(child(name, f"dashboard-{uid}"), metadata={
+                "name": f"dashboard-{uid}", "namespace": ns, "labels": {**labels, "grafana_dashboard": "1"}},
+                data={f"{uid}.json": dump_dashboard(dash)}, opts=in_ns)
+
+        self.namespace = ns
+        self.grafana_service = GRAFANA_SERVICE
+        self.prometheus_service = PROMETHEUS_SERVICE
+        self.register_outputs({"namespace": ns, "grafana_service": GRAFANA_SERVICE, "releases": self.releases})
+
+
+def _sanitise(label: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_]", "_", label)
