@@ -28,6 +28,24 @@ if ! stamp_ok .venv/.strait-test "$req_hash"; then
   echo "$req_hash" > .venv/.strait-test
 fi
 
+# 2b. The real LiteLLM proxy (litellm[proxy]==1.109.1), judge of the gateway config and hook.
+lite_hash=$(sha256sum scripts/install_litellm.py | cut -c1-16)
+if ! stamp_ok .venv/.strait-litellm "$lite_hash"; then
+  .venv/bin/python scripts/install_litellm.py 2>&1 | grep -v -e "is ignored: it is neither" -e "requires certifi" -e "dependency resolver does not" || true
+  if ! LITELLM_LOCAL_MODEL_COST_MAP=True .venv/bin/python -c "import litellm.proxy.proxy_server" >/dev/null 2>&1; then
+    echo "setup: the LiteLLM proxy does not import after scripts/install_litellm.py" >&2
+    exit 1
+  fi
+  echo "$lite_hash" > .venv/.strait-litellm
+fi
+
+# 2c. Checkov, in its own venv (its pins clash with LiteLLM's).
+if ! stamp_ok .venv-checkov/.strait "checkov==3.3.30"; then
+  "$PY" -m venv .venv-checkov
+  .venv-checkov/bin/pip install --quiet --disable-pip-version-check "checkov==3.3.30" 2>&1 | grep -v "is ignored: it is neither" || true
+  echo "checkov==3.3.30" > .venv-checkov/.strait
+fi
+
 # 3. vLLM's own argument parser, in its own venv (CPU torch, vLLM without its GPU dependencies).
 if [ -x scripts/setup-judges.sh ]; then
   scripts/setup-judges.sh
@@ -36,6 +54,7 @@ fi
 # 4. Debian packages used as judges (promtool from `prometheus`).
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)  # gateway replicas sharing router state
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null

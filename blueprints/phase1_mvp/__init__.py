@@ -4,6 +4,7 @@ Read ``README.md`` beside this file for what it builds and what it costs.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pulumi
@@ -12,6 +13,7 @@ import pulumi_random as random
 
 from blueprints.loader import StackSecrets
 from blueprints.phase1_mvp.config import Phase1Config
+from blueprints.phase1_mvp import observability as obs
 from components.aws.eks_cluster import EksCluster, EksClusterArgs
 from components.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.aws.network import Network, NetworkArgs
@@ -25,7 +27,8 @@ from strait.catalog import load_catalog
 from strait.config import PROVIDER_SECRET
 from strait.config.checks import startup_budget_seconds
 from strait.naming import eks_cluster_name, s3_bucket_name
-from strait.render.litellm import PROVIDER_KEY_ENV, GatewaySpec, ProviderModel, SelfHostedEndpoint, Tier, key_env_for
+from strait.gateway.spec import gateway_spec
+from strait.render.litellm import PROVIDER_KEY_ENV, key_env_for
 from strait.render.vllm import VllmSpec
 
 BLUEPRINT = "phase1_mvp"
@@ -110,29 +113,37 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
             aws_region=cfg.region, max_surge=1 if pool.max_size > m.replicas else 0, client_namespaces=(GATEWAY_NS,)),
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[serving_ns, cache])))
 
-    tiers = {}
-    for tname, t in sorted(cfg.gateway.tiers.items()):
-        tiers[tname] = Tier(
-            self_hosted=tuple(SelfHostedEndpoint(served_model_name=cfg.models[mk].served_model_name or mk,
-                                                 api_base=servers[mk].url, api_key_env=key_env_for(mk),
-                                                 max_model_len=cfg.models[mk].max_model_len) for mk in t.models),
-            providers=tuple(ProviderModel(provider=p.provider, model=p.model) for p in t.providers),
-            fallbacks=tuple(t.fallbacks), timeout_seconds=t.timeout_seconds)
+    gw_spec = gateway_spec(cfg.gateway, cfg.models, {mk: servers[mk].url for mk in cfg.models})
     used_models = sorted({mk for t in cfg.gateway.tiers.values() for mk in t.models})
     used_providers = sorted({p.provider for t in cfg.gateway.tiers.values() for p in t.providers})
     secret_env = {key_env_for(mk): api_keys[mk] for mk in used_models}
     secret_env.update({PROVIDER_KEY_ENV[p]: secrets.get(PROVIDER_SECRET[p]) for p in used_providers})
+    # Observability (blueprints/phase1_mvp/observability.py): Langfuse first, its keys go to the gateway.
+    obs_opts = pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider,
+                                                 "random": random_opts.provider})
+    tracing = obs.build_tracing(cfg, secrets, ctx, cluster.cluster_name, obs_opts)
+    if tracing is not None:
+        gw_spec = dataclasses.replace(gw_spec, callbacks=(*gw_spec.callbacks, tracing.callback))
+        secret_env.update(tracing.env)
     master_key = secrets.get("litellm_master_key")
     if master_key is None:
         master_key = pulumi.Output.concat("sk-", random.RandomPassword("litellm-master-key", length=48, special=False,
                                                                      opts=random_opts).result)
+    redis_password = None
+    if cfg.gateway.replicas > 1:  # shared router state: cooldowns must hold across replicas
+        redis_password = pulumi.Output.secret(random.RandomPassword("litellm-redis-password", length=40, special=False,
+                                                                    opts=random_opts).result)
     lite_pin = cat.images["litellm"]
     gateway = LiteLLMGateway("litellm", LiteLLMGatewayArgs(
-        namespace=GATEWAY_NS, spec=GatewaySpec(tiers=tiers, num_retries=cfg.gateway.num_retries,
-                                               allowed_fails=cfg.gateway.allowed_fails,
-                                               cooldown_seconds=cfg.gateway.cooldown_seconds),
+        namespace=GATEWAY_NS, spec=gw_spec,
         image=cat.image("litellm"), version=lite_pin.version, master_key=master_key, secret_env=secret_env,
-        replicas=cfg.gateway.replicas), opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[gateway_ns])))
+        replicas=cfg.gateway.replicas, cpu_request=cfg.gateway.cpu_request, memory_request=cfg.gateway.memory_request,
+        memory_limit=cfg.gateway.memory_limit, redis_image=cat.image("valkey") if redis_password is not None else None,
+        redis_password=redis_password,
+        database_url=secrets.get("litellm_database_url") if cfg.gateway.spend_tracking else None),
+        opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[gateway_ns])))
+    monitoring = obs.build_monitoring(cfg, cat, serving_ns=SERVING_NS, gateway_ns=GATEWAY_NS, gateway_name="litellm",
+                                      master_key=master_key, has_gpu_nodes=bool(pools), opts=obs_opts)
 
     return {
         "cluster_name": cluster.cluster_name,
@@ -140,4 +151,6 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
         "litellm_master_key": pulumi.Output.secret(master_key),
         "model_urls": {k: s.url for k, s in servers.items()},
         "weight_bucket": cache.bucket_name,
+        **({"grafana": f"kubectl -n {monitoring.namespace} port-forward svc/{monitoring.grafana_service} 3000:80"}
+           if monitoring else {}),
     }

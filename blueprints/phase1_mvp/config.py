@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 from strait.catalog import load_catalog
 from strait.config.checks import check_platform
 from strait.config.errors import issues_error
+from strait.config.observability import ObservabilityConfig, check_observability
 from strait.config.sections import (
     ClusterConfig,
     GatewayConfig,
@@ -38,6 +39,7 @@ class Phase1Config(StrictModel):
     models: dict[Name, ModelConfig] = Field(min_length=1, description="Served models keyed by name.")
     gateway: GatewayConfig
     weight_cache: WeightCacheConfig = Field(default_factory=WeightCacheConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     @field_validator("tags")
     @classmethod
@@ -50,7 +52,7 @@ class Phase1Config(StrictModel):
 
     @model_validator(mode="after")
     def _against_catalog(self) -> "Phase1Config":
-        issues = check_platform(self, load_catalog())
+        issues = check_platform(self, load_catalog()) + check_observability(self)
         if issues:
             raise issues_error(issues)
         return self

@@ -123,6 +123,11 @@ class ProviderModelConfig(StrictModel):
 
     provider: Provider
     model: str = Field(description="Provider model id, e.g. claude-sonnet-4-5, gpt-5-mini, deepseek-chat.")
+    weight: int = Field(1, ge=1, le=100, description="Share of the tier's traffic against its other deployments. Default: 1.")
+    rpm: int | None = Field(None, ge=1, description="Requests per minute this key may send. Default: no gateway-side limit.")
+    tpm: int | None = Field(None, ge=1, description="Tokens per minute this key may send. Default: no gateway-side limit.")
+    max_input_tokens: int | None = Field(
+        None, ge=256, description="Context window, for routing over-long prompts. Default: unknown (assumed large enough).")
 
 
 class TierConfig(StrictModel):
@@ -130,18 +135,75 @@ class TierConfig(StrictModel):
 
     models: list[Name] = Field(default_factory=list, description="Keys of self-hosted models serving this tier.")
     providers: list[ProviderModelConfig] = Field(default_factory=list, description="Commercial models serving this tier.")
-    fallbacks: list[Name] = Field(default_factory=list, description="Tiers to try, in order, when this one fails.")
-    timeout_seconds: float = Field(60, gt=0, le=600, description="Per-request timeout for this tier.")
+    fallbacks: list[Name] = Field(default_factory=list, description="Tiers to try, in order, when this one fails, times "
+                                  "out, is rate-limited or overflows. Default: none (the request fails).")
+    context_window_fallbacks: list[Name] = Field(
+        default_factory=list, description="Tiers to try, in order, when a prompt exceeds this tier's context window. "
+        "Default: none.")
+    timeout_seconds: float = Field(60, gt=0, le=600, description="Per-attempt timeout for this tier. Default: 60 s.")
+    stream_timeout_seconds: float | None = Field(
+        None, gt=0, le=600, description="Time allowed to the first streamed chunk. Default: timeout_seconds.")
+    max_input_tokens: int | None = Field(
+        None, ge=256, description="The tier's context window. Default: the smallest of its models' max_model_len "
+        "and its providers' max_input_tokens.")
+    weight: int = Field(1, ge=1, le=100, description="Share of traffic each self-hosted model of this tier gets, "
+                        "times its replicas. Default: 1 (traffic follows replica count).")
+
+
+class RetryPolicyConfig(StrictModel):
+    """Retries on a last-resort tier (one without fallbacks), per error type, with exponential backoff.
+    Tiers with fallbacks never retry: they fail over at once."""
+
+    timeout: int = Field(1, ge=0, le=5, description="Retries after a timeout. Default: 1.")
+    rate_limit: int = Field(2, ge=0, le=5, description="Retries after a 429 (honours Retry-After). Default: 2.")
+    internal_server_error: int = Field(2, ge=0, le=5, description="Retries after a 500. Default: 2.")
+    service_unavailable: int = Field(2, ge=0, le=5, description="Retries after a 503. Default: 2.")
+    default: int = Field(1, ge=0, le=5, description="Retries after any other retryable error (e.g. connection). Default: 1.")
+
+
+class RoutingConfig(StrictModel):
+    """The `auto` model: a rule-based classifier picks the tier (strait/gateway/routing.py)."""
+
+    auto_model: str = Field("auto", pattern=r"^[a-z][a-z0-9._-]{0,62}$",
+                            description="Model name clients send to be routed. Default: auto.")
+    ladder: list[Name] = Field(min_length=1, description="Tiers from cheapest to most capable. A request's complexity "
+                               "score (0, 1, 2, ...) picks that rung, capped at the top.")
+    long_context_tier: Name | None = Field(None, description="Tier for prompts that exceed the chosen rung's window. "
+                                           "Default: the next rung up that fits.")
+    long_prompt_tokens: int = Field(4000, ge=1, description="Prompts this long (estimated tokens) score +1. Default: 4000.")
+    many_tools: int = Field(4, ge=1, description="Requests with this many tools score +1. Default: 4.")
+    large_max_tokens: int = Field(4096, ge=1, description="A max_tokens this large scores +1. Default: 4096.")
+    reasoning_cues: list[str] | None = Field(
+        None, description="Regex words in the last user message that ask for reasoning. Default: Strait's list "
+        "(step by step, prove, derive, debug, ...).")
+    reasoning_cue_weight: int = Field(2, ge=0, le=10, description="Score of a reasoning cue or reasoning_effort. Default: 2.")
+    chars_per_token: float = Field(4.0, gt=1, le=10, description="Token estimate: characters per token. Default: 4.")
+    default_completion_tokens: int = Field(1024, ge=1, description="Output assumed when max_tokens is unset. Default: 1024.")
 
 
 class GatewayConfig(StrictModel):
     """The LiteLLM gateway."""
 
-    replicas: int = Field(2, ge=1, le=20, description="Gateway replicas. Default: 2 (HA).")
+    replicas: int = Field(2, ge=1, le=20, description="Gateway replicas. Default: 2 (HA); >1 adds Redis for shared "
+                          "router state.")
     tiers: dict[Name, TierConfig] = Field(min_length=1, description="Tiers keyed by the model name clients send.")
-    num_retries: int = Field(1, ge=0, le=5, description="Retries on the same tier before falling back.")
-    allowed_fails: int = Field(1, ge=0, le=10, description="Failures per minute before a deployment is cooled down.")
-    cooldown_seconds: int = Field(30, ge=1, le=3600, description="How long a failed deployment is skipped.")
+    routing: RoutingConfig | None = Field(None, description="The auto model. Default: off; clients name a tier.")
+    num_retries: int = Field(1, ge=0, le=5, description="Retries for errors retry_policy does not name. Default: 1.")
+    retry_policy: RetryPolicyConfig = Field(default_factory=RetryPolicyConfig)
+    allowed_fails: int = Field(
+        0, ge=0, le=10, description="Failures a deployment may have within cooldown_seconds before it is skipped for "
+        "cooldown_seconds. Default: 0, so a dead tier costs one failed attempt per window, not one per request.")
+    cooldown_seconds: int = Field(30, ge=1, le=3600, description="How long a failed deployment is skipped. Default: 30.")
+    overflow_queue_factor: float = Field(
+        1.0, ge=0, le=10, description="Requests allowed to queue in vLLM beyond its running batch, as a multiple of "
+        "replicas x max_num_seqs, before new ones overflow to the tier's fallbacks. Default: 1.0.")
+    spend_tracking: bool = Field(
+        False, description="Keep spend logs in Postgres (needs the secret strait:litellm_database_url). Default: off.")
+    metrics_require_auth: bool = Field(
+        True, description="/metrics needs a LiteLLM key (it names keys, teams and spend). Default: true.")
+    cpu_request: str = Field("500m", pattern=r"^\d+(\.\d+)?m?$", description="CPU request per replica. Default: 500m.")
+    memory_request: str = Field("1Gi", pattern=r"^\d+(Mi|Gi)$", description="Memory request per replica. Default: 1Gi.")
+    memory_limit: str = Field("2Gi", pattern=r"^\d+(Mi|Gi)$", description="Memory limit per replica. Default: 2Gi.")
 
 
 class WeightCacheConfig(StrictModel):
