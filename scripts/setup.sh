@@ -11,27 +11,40 @@ want_test=0
 
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
+# Run an installer quietly; on failure show its output (minus the local-index noise) and fail.
+quiet() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    grep -v "is ignored: it is neither" "$log" >&2 || true
+    rm -f "$log"
+    echo "setup: failed: $*" >&2
+    return 1
+  fi
+  rm -f "$log"
+}
+
 # 1. Project venv (Pulumi.yaml names .venv, so `pulumi up` uses the same one).
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 req_hash=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if ! stamp_ok .venv/.strait-main "$req_hash"; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -e . 2>&1 | grep -v "is ignored: it is neither" || true
+  quiet .venv/bin/pip install --disable-pip-version-check -e .
   echo "$req_hash" > .venv/.strait-main
 fi
 [ "$want_test" = 1 ] || exit 0
 
 # 2. Test tools and judges in the project venv.
 if ! stamp_ok .venv/.strait-test "$req_hash"; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "is ignored: it is neither" || true
+  quiet .venv/bin/pip install --disable-pip-version-check -e ".[test]"
   echo "$req_hash" > .venv/.strait-test
 fi
 
 # 2b. The real LiteLLM proxy (litellm[proxy]==1.109.1), judge of the gateway config and hook.
 lite_hash=$(sha256sum scripts/install_litellm.py | cut -c1-16)
 if ! stamp_ok .venv/.strait-litellm "$lite_hash"; then
-  .venv/bin/python scripts/install_litellm.py 2>&1 | grep -v -e "is ignored: it is neither" -e "requires certifi" -e "dependency resolver does not" || true
+  quiet .venv/bin/python scripts/install_litellm.py
   if ! LITELLM_LOCAL_MODEL_COST_MAP=True .venv/bin/python -c "import litellm.proxy.proxy_server" >/dev/null 2>&1; then
     echo "setup: the LiteLLM proxy does not import after scripts/install_litellm.py" >&2
     exit 1
@@ -42,7 +55,7 @@ fi
 # 2c. Checkov, in its own venv (its pins clash with LiteLLM's).
 if ! stamp_ok .venv-checkov/.strait "checkov==3.3.30"; then
   "$PY" -m venv .venv-checkov
-  .venv-checkov/bin/pip install --quiet --disable-pip-version-check "checkov==3.3.30" 2>&1 | grep -v "is ignored: it is neither" || true
+  quiet .venv-checkov/bin/pip install --disable-pip-version-check "checkov==3.3.30"
   echo "checkov==3.3.30" > .venv-checkov/.strait
 fi
 
