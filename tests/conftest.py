@@ -50,3 +50,19 @@ def planned(tmp_path_factory) -> dict[str, PlannedStack]:
         proc = run_cli("plan", "--stack", stack, "--out", str(out))
         result[stack] = PlannedStack(stack, out, proc)
     return result
+
+
+@pytest.fixture
+def monitor():
+    """A fresh Pulumi mock monitor recording every registration (parent, provider, masked inputs)."""
+    import pulumi
+    from pulumi.runtime import settings
+
+    from strait.plan.mocks import RecordingMonitor, StraitMocks
+
+    mocks = StraitMocks(region="ap-southeast-1")
+    mon = RecordingMonitor(mocks)
+    settings.set_root_resource(None)
+    pulumi.runtime.set_mocks(mocks, project="strait", stack="test", preview=False, monitor=mon)
+    yield mon
+    settings.set_root_resource(None)

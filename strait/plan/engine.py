@@ -9,31 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from strait.plan.records import ResourceRecord
 from strait.plan.stackfile import StackConfig
 
-
-@dataclass(frozen=True)
-class ResourceRecord:
-    """One registered resource, as the plan, the cost estimate and the policies see it."""
-
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    parent: str
-    provider: str
-    dependencies: tuple[str, ...]
-    inputs: dict[str, Any]
-    has_secrets: bool
-
-    @property
-    def is_provider(self) -> bool:
-        return self.type.startswith("pulumi:providers:")
-
-    def as_json(self) -> dict[str, Any]:
-        return {"urn": self.urn, "type": self.type, "name": self.name, "custom": self.custom,
-                "parent": self.parent or None, "provider": self.provider or None,
-                "dependencies": list(self.dependencies), "inputs": self.inputs}
+__all__ = ["PlanResult", "ResourceRecord", "run_plan"]
 
 
 @dataclass
@@ -102,9 +81,5 @@ def run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
         pulumi.runtime.test(program)()
     finally:
         settings.set_root_resource(None)
-    records = [
-        ResourceRecord(urn=r.urn, type=r.type, name=r.name, custom=r.custom, parent=r.parent, provider=r.provider,
-                       dependencies=tuple(r.dependencies), inputs=r.inputs, has_secrets=r.has_secrets)
-        for r in monitor.registrations
-    ]
-    return PlanResult(stack=stack_cfg, config=config, resources=records, outputs=stack_outputs, warnings=warnings)
+    return PlanResult(stack=stack_cfg, config=config, resources=list(monitor.registrations), outputs=stack_outputs,
+                      warnings=warnings)

@@ -6,12 +6,13 @@ unknown, its ``.apply`` never runs, and whatever depends on it silently disappea
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
+
+from strait.plan.records import ResourceRecord
 
 SECRET_MASK = "[secret]"
 ACCOUNT = "123456789012"
@@ -96,34 +97,18 @@ def _mask_all(value: Any) -> Any:
     return SECRET_MASK
 
 
-@dataclass
-class Registration:
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    parent: str
-    provider: str
-    dependencies: list[str]
-    inputs: dict
-    has_secrets: bool
-    protect: bool = False
-    ignore_changes: list[str] = field(default_factory=list)
-
-
 class RecordingMonitor(pmocks.MockMonitor):
     def __init__(self, mocks: StraitMocks):
         super().__init__(mocks)
-        self.registrations: list[Registration] = []
+        self.registrations: list[ResourceRecord] = []
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
             inputs, has_secrets = mask_secrets(raw)
-            self.registrations.append(Registration(
+            self.registrations.append(ResourceRecord(
                 urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
-                parent=request.parent, provider=request.provider, dependencies=list(request.dependencies),
-                inputs=inputs, has_secrets=has_secrets, protect=bool(request.protect),
-                ignore_changes=list(request.ignoreChanges)))
+                parent=request.parent, provider=request.provider, dependencies=tuple(request.dependencies),
+                inputs=inputs, has_secrets=has_secrets))
         return response

@@ -10,7 +10,7 @@ from components.aws.network import Network, NetworkArgs
 from components.aws.weight_cache import SeedSpec, WeightCache, WeightCacheArgs
 from components.context import StackContext
 from strait.plan.mocks import SECRET_MASK
-from tests.components.conftest import by_name, of_type, one
+from tests.helpers import by_name, of_type, one
 
 CTX = StackContext(project="strait", stack="test", blueprint="phase1_mvp", cost_center="ml-platform",
                    user_tags={"owner": "team-a"})

@@ -8,7 +8,7 @@ import yaml
 from components.k8s.litellm_gateway import CONFIG_PATH, LiteLLMGateway, LiteLLMGatewayArgs
 from strait.plan.mocks import SECRET_MASK
 from strait.render.litellm import GatewaySpec, ProviderModel, Routing, SelfHostedEndpoint, Tier
-from tests.components.conftest import by_name
+from tests.helpers import by_name
 
 MASTER = "sk-plain-text-master-key-that-must-not-leak-0123456789"
 VLLM_KEY = "plain-text-vllm-key-that-must-not-leak"

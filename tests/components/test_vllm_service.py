@@ -5,7 +5,7 @@ import pytest
 from components.k8s.vllm_service import VllmService, VllmServiceArgs
 from strait.plan.mocks import SECRET_MASK
 from strait.render.vllm import VllmSpec
-from tests.components.conftest import by_name, of_type
+from tests.helpers import by_name, of_type
 
 SPEC = VllmSpec(model="s3://bucket/models/Qwen/Qwen2.5-32B-Instruct-AWQ/main", served_model_name="qwen32b",
                 max_model_len=16384, tensor_parallel_size=4, max_num_seqs=32, shutdown_timeout_seconds=60)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pulumi
 import pytest
-from pulumi.runtime import settings
 
-from strait.plan.mocks import RecordingMonitor, StraitMocks
+from strait.plan.mocks import StraitMocks
 
 pulumi.runtime.set_mocks(StraitMocks(), project="strait", stack="test", preview=False)
 
@@ -21,16 +20,6 @@ from strait.catalog.charts import load_charts  # noqa: E402
 from strait.render.alerts import render_rule_groups  # noqa: E402
 from strait.render.dashboards import DashboardSpec, render_dashboards  # noqa: E402
 from tests.observability.conftest import phase1_like_spec  # noqa: E402
-
-
-@pytest.fixture
-def monitor() -> RecordingMonitor:
-    mocks = StraitMocks(region="ap-southeast-1")
-    mon = RecordingMonitor(mocks)
-    settings.set_root_resource(None)
-    pulumi.runtime.set_mocks(mocks, project="strait", stack="test", preview=False, monitor=mon)
-    yield mon
-    settings.set_root_resource(None)
 
 
 def _monitoring_args(**kw) -> MonitoringStackArgs:

@@ -25,6 +25,8 @@ from strait.render.litellm import (
     render_litellm_config,
 )
 
+from tests.helpers import check_golden  # noqa: E402
+
 GOLDEN = Path(__file__).parent / "golden"
 FAST, SMART, LONG, COMMERCIAL = "self-hosted-fast", "self-hosted-smart", "long-context", "commercial"
 
@@ -54,17 +56,11 @@ SPEC = GatewaySpec(
 )
 
 
-def check_golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("STRAIT_UPDATE_GOLDEN"):
-        path.write_text(actual)
-    assert path.read_text() == actual, f"{name} changed; if intended, rerun with STRAIT_UPDATE_GOLDEN=1"
-
 
 def test_golden_four_tier_config_and_rules():
     files = render_gateway_files(SPEC)
-    check_golden("litellm-four-tiers.config.yaml", files[CONFIG_FILE])
-    check_golden("litellm-four-tiers.rules.json", files[RULES_FILE])
+    check_golden(GOLDEN, "litellm-four-tiers.config.yaml", files[CONFIG_FILE])
+    check_golden(GOLDEN, "litellm-four-tiers.rules.json", files[RULES_FILE])
 
 
 def test_the_hook_and_routing_module_ship_verbatim():

@@ -1,6 +1,5 @@
 """vLLM argv: golden file for a fixed spec, plus invariants over the spec space."""
 import json
-import os
 from pathlib import Path
 
 from hypothesis import given
@@ -8,21 +7,17 @@ from hypothesis import strategies as st
 
 from strait.render.vllm import VllmSpec, render_vllm_args, spec_checksum
 
+from tests.helpers import check_golden
+
 GOLDEN = Path(__file__).parent / "golden"
 SPEC = VllmSpec(model="s3://strait-phase1-sg-weights-43cb8bad/models/Qwen/Qwen2.5-32B-Instruct-AWQ/main",
                 served_model_name="qwen32b", max_model_len=16384, gpu_memory_utilization=0.9, max_num_seqs=32,
                 tensor_parallel_size=4, shutdown_timeout_seconds=60)
 
 
-def check_golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("STRAIT_UPDATE_GOLDEN"):
-        path.write_text(actual)
-    assert path.read_text() == actual, f"{name} changed; if intended, rerun with STRAIT_UPDATE_GOLDEN=1"
-
 
 def test_golden_argv():
-    check_golden("vllm-qwen32b.args.json", json.dumps(render_vllm_args(SPEC), indent=1) + "\n")
+    check_golden(GOLDEN, "vllm-qwen32b.args.json", json.dumps(render_vllm_args(SPEC), indent=1) + "\n")
 
 
 specs = st.builds(
