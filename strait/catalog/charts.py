@@ -6,7 +6,7 @@ import functools
 import yaml
 from pydantic import Field
 
-from strait.catalog import DATA_DIR
+from strait.catalog import DATA_DIR, SafeLoader
 from strait.catalog.schema import Sourced
 
 
@@ -19,5 +19,5 @@ class ChartPin(Sourced):
 
 @functools.lru_cache(maxsize=1)
 def load_charts() -> dict[str, ChartPin]:
-    raw = yaml.safe_load((DATA_DIR / "charts.yaml").read_text())["charts"]
+    raw = yaml.load((DATA_DIR / "charts.yaml").read_text(), Loader=SafeLoader)["charts"]
     return {k: ChartPin(**v) for k, v in sorted(raw.items())}
