@@ -12,34 +12,50 @@ from pathlib import Path
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG = 0, 1, 2
 
 
-def _plan(args: argparse.Namespace) -> int:
-    from strait.catalog import PRICE_MAX_AGE_DAYS, load_catalog
+class _Exit(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+def _load_stack(args: argparse.Namespace):
+    """Read and validate the stack's config, printing every error; raise _Exit(2) on bad input.
+
+    Offline, provider keys the stack does not set are filled with placeholder secrets (and listed as such).
+    """
     from strait.config import PROVIDER_SECRET, SECRET_KEYS, ConfigError, validate_stack
-    from strait.cost import estimate
-    from strait.plan import run_plan
-    from strait.plan.artefacts import find_leaks, write_artefacts
     from strait.plan.stackfile import StackFileError, find_project_dir, load_stack_config, with_placeholders
-    from strait.plan.summary import render_summary
 
     try:
         project_dir = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
         stack_cfg = load_stack_config(project_dir, args.stack)
     except StackFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        raise _Exit(EXIT_CONFIG) from None
     sys.path.insert(0, str(project_dir))
     raw = stack_cfg.namespace()
     present = {k for k in SECRET_KEYS if k in raw}
     secret = {k for k in present if f"strait:{k}" in stack_cfg.secret_keys}
-    # Offline, provider keys that are not set are planned with placeholder secrets (and listed as such).
     offline_keys = set(PROVIDER_SECRET.values()) - present
     try:
         cfg = validate_stack(raw, args.stack, secrets_set=secret | offline_keys, plaintext_secrets=present - secret)
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
-        return EXIT_CONFIG
+        raise _Exit(EXIT_CONFIG) from None
     needed = {PROVIDER_SECRET[p.provider] for t in cfg.gateway.tiers.values() for p in t.providers}
-    stack_cfg = with_placeholders(stack_cfg, sorted(needed - present))
+    return with_placeholders(stack_cfg, sorted(needed - present)), cfg
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from strait.catalog import load_catalog
+    from strait.cost import estimate
+    from strait.plan import run_plan
+    from strait.plan.artefacts import find_leaks, write_artefacts
+    from strait.plan.summary import render_summary
+
+    try:
+        stack_cfg, cfg = _load_stack(args)
+    except _Exit as exc:
+        return exc.code
 
     cat = load_catalog()
     plan = run_plan(stack_cfg, cfg, region=cfg.region)
@@ -59,11 +75,7 @@ def _plan(args: argparse.Namespace) -> int:
     if leaks:
         problems.append(f"secret values appear in plain text in: {', '.join(sorted(set(leaks)))}")
 
-    used = {t for r in plan.by_type("aws:eks/nodeGroup:NodeGroup") for t in r.inputs.get("instanceTypes") or []}
-    for name, region, price in cat.stale_prices():
-        if name in used and region == cfg.region:
-            notes.append(f"WARNING: the price of {name} in {region} is dated {price.as_of}, more than "
-                         f"{PRICE_MAX_AGE_DAYS} days ago; refresh strait/catalog/data.")
+    # Stale prices are reported by the strait-gpu-price-fresh policy, with the rest of the findings.
     cost = estimate(plan.resources, cfg.region, cat)
     try:
         code = _policy_reports(args, plan, cfg, cat, cost, out_dir, problems, notes, stack_cfg)
@@ -170,23 +182,13 @@ def _report(args: argparse.Namespace) -> int:
 def _preflight(args: argparse.Namespace) -> int:
     """Check the account (offerings per zone, GPU vCPU quotas, bucket name) with the caller's AWS credentials."""
     from strait.catalog import load_catalog
-    from strait.config import PROVIDER_SECRET, ConfigError, validate_stack
     from strait.naming import s3_bucket_name
-    from strait.plan.stackfile import StackFileError, find_project_dir, load_stack_config
     from strait.preflight import render, run_preflight
 
     try:
-        project_dir = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
-        stack_cfg = load_stack_config(project_dir, args.stack)
-        sys.path.insert(0, str(project_dir))
-        # Secrets are not needed to ask AWS about capacity: treat provider keys as set.
-        cfg = validate_stack(stack_cfg.namespace(), args.stack, secrets_set=set(PROVIDER_SECRET.values()))
-    except StackFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return EXIT_CONFIG
+        stack_cfg, cfg = _load_stack(args)  # secrets are not needed to ask AWS about capacity
+    except _Exit as exc:
+        return exc.code
     try:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
