@@ -5,8 +5,8 @@ Model servers stream weights from it (vLLM ``--load-format runai_streamer``) and
 from __future__ import annotations
 
 import json
-import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -14,14 +14,18 @@ import pulumi_kubernetes as k8s
 
 from components.aws.iam import pod_identity_trust
 from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
+from strait import seeding
 from strait.naming import child, iam_role_name
 from strait.tags import k8s_labels
 
 #: Written after a complete upload; model servers wait for it, the seeder skips when it exists.
-COMPLETE_MARKER = ".strait-complete"
+COMPLETE_MARKER = seeding.COMPLETE_MARKER
 HF_TOKEN_ENV = "HF_TOKEN"
 HF_HUB_VERSION = "1.1.2"
-AWSCLI_VERSION = "1.42.30"
+BOTO3_VERSION = "1.40.76"
+SEEDER_MOUNT = "/opt/strait"
+#: The seeder's source, shipped to the Job as a ConfigMap (strait/seeding.py imports nothing from Strait).
+SEEDER_SOURCE = Path(seeding.__file__).read_text()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,21 +60,10 @@ def model_prefix(spec: SeedSpec) -> str:
     return f"models/{spec.hf_repo}/{spec.revision}"
 
 
-def seed_script() -> str:
-    """The seeding Job's shell script. Idempotent: a finished upload leaves a marker and is skipped."""
-    return textwrap.dedent(f"""\
-        set -eu
-        pip install --no-cache-dir --quiet "huggingface_hub=={HF_HUB_VERSION}" "awscli=={AWSCLI_VERSION}"
-        DEST="s3://$BUCKET/$PREFIX"
-        if aws s3 ls "$DEST/{COMPLETE_MARKER}" >/dev/null 2>&1; then
-          echo "already seeded: $DEST"; exit 0
-        fi
-        hf download "$HF_REPO" --revision "$REVISION" --local-dir /scratch/model \\
-          --exclude "original/*" "consolidated*" "*.pth" "*.gguf"
-        aws s3 sync /scratch/model "$DEST" --exclude ".cache/*" --only-show-errors
-        echo "$HF_REPO@$REVISION" | aws s3 cp - "$DEST/{COMPLETE_MARKER}"
-        echo "seeded $DEST"
-        """)
+def seed_command() -> str:
+    """Install the two libraries the seeder needs (pinned), then run strait/seeding.py from the ConfigMap."""
+    return (f'pip install --no-cache-dir --quiet "huggingface_hub=={HF_HUB_VERSION}" "boto3=={BOTO3_VERSION}" '
+            f'&& exec python {SEEDER_MOUNT}/seeding.py')
 
 
 class WeightCache(pulumi.ComponentResource):
@@ -157,13 +150,16 @@ class WeightCache(pulumi.ComponentResource):
             "name": "weight-seeder", "namespace": args.namespace, "labels": labels},
             spec={"podSelector": {"matchLabels": {"app.kubernetes.io/name": "weight-seeder"}}, "policyTypes": ["Ingress"]},
             opts=o)
-        script = seed_script()
+        code = k8s.core.v1.ConfigMap(child(name, "seeder-code"), metadata={
+            "name": "weight-seeder", "namespace": args.namespace, "labels": labels},
+            data={"seeding.py": SEEDER_SOURCE}, opts=o)
         for model, spec in sorted(args.models.items()):
             env = [
                 {"name": "BUCKET", "value": args.bucket_name},
                 {"name": "PREFIX", "value": model_prefix(spec)},
                 {"name": "HF_REPO", "value": spec.hf_repo},
                 {"name": "REVISION", "value": spec.revision},
+                {"name": "SCRATCH", "value": "/scratch"},
                 {"name": "HF_HOME", "value": "/scratch/hf-home"},
                 {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
                 {"name": "PIP_CACHE_DIR", "value": "/scratch/pip"},
@@ -197,14 +193,16 @@ class WeightCache(pulumi.ComponentResource):
                                 "name": "seed",
                                 "image": args.seeder_image,
                                 "imagePullPolicy": "IfNotPresent",
-                                "command": ["/bin/sh", "-c", script],
+                                "command": ["/bin/sh", "-c", seed_command()],
                                 "env": env,
                                 "resources": {"requests": {"cpu": "1", "memory": "2Gi", "ephemeral-storage": "1Gi"},
                                               "limits": {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "2Gi"}},
                                 "securityContext": CONTAINER_SECURITY,
-                                "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+                                "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"},
+                                                 {"name": "code", "mountPath": SEEDER_MOUNT, "readOnly": True}],
                             }],
-                            "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {
+                            "volumes": [{"name": "code", "configMap": {"name": "weight-seeder"}},
+                                        {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {
                                 "metadata": {"labels": job_labels},
                                 "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "gp3",
                                          "resources": {"requests": {"storage": f"{scratch_gib}Gi"}}},
@@ -212,5 +210,5 @@ class WeightCache(pulumi.ComponentResource):
                         },
                     },
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[assoc, sa] + ([token_secret] if token_secret else [])),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[assoc, sa, code] + ([token_secret] if token_secret else [])),
             )

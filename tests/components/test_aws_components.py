@@ -129,6 +129,14 @@ def test_weight_cache_bucket_is_private_encrypted_versioned_tls_only(monitor):
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["HF_REPO"]["value"] == "Qwen/Qwen2.5-32B-Instruct-AWQ"
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "strait-hf-token"
+    code = one(monitor, "kubernetes:core/v1:ConfigMap").inputs
+    from pathlib import Path
+
+    from strait import seeding
+    assert code["data"] == {"seeding.py": Path(seeding.__file__).read_text()}
+    pod = job["spec"]["template"]["spec"]
+    assert pod["containers"][0]["command"][-1].endswith("exec python /opt/strait/seeding.py")
+    assert {"name": "code", "configMap": {"name": "weight-seeder"}} in pod["volumes"]
     secret = one(monitor, "kubernetes:core/v1:Secret").inputs
     assert secret["stringData"] == {"HF_TOKEN": SECRET_MASK}
     assert "hf_plaintext_token_must_not_leak" not in repr([r.inputs for r in monitor.registrations])
