@@ -82,7 +82,12 @@ class VllmService(pulumi.ComponentResource):
             {"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": key_secret, "key": API_KEY_ENV}}},
             # Weights come from the cache only: a hub download at start is a bug, so make it impossible.
             {"name": "HF_HUB_OFFLINE", "value": "1"},
+            # Non-root with a read-only root: caches go to the home emptyDir. USER spares torch's
+            # getpass.getuser() a passwd lookup for a UID the image does not know.
+            {"name": "USER", "value": "vllm"},
             {"name": "HOME", "value": "/home/vllm"},
+            {"name": "TRITON_CACHE_DIR", "value": "/home/vllm/.cache/triton"},
+            {"name": "TORCHINDUCTOR_CACHE_DIR", "value": "/home/vllm/.cache/torchinductor"},
             {"name": "XDG_CACHE_HOME", "value": "/home/vllm/.cache"},
             {"name": "VLLM_CACHE_ROOT", "value": "/home/vllm/.cache/vllm"},
             {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
