@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+# LiteLLM fetches its model cost map from GitHub at import unless told to use its bundled copy.
+# conftest is imported before any test module, so no test's `import litellm` reaches the network.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
 

@@ -47,12 +47,13 @@ def manifest_path(m: dict[str, Any]) -> str:
     return f"{ns}/{m['kind'].lower()}-{m['metadata'].get('name', 'unnamed')}.yaml"
 
 
-def litellm_config(plan: PlanResult) -> str | None:
+def litellm_files(plan: PlanResult) -> dict[str, str]:
+    """The gateway's mounted files (config.yaml, the routing hook and its rules), as the proxy sees them."""
     for m in manifests(plan):
         if m["kind"] == "ConfigMap" and "config.yaml" in (m.get("data") or {}) and \
                 m["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "litellm":
-            return m["data"]["config.yaml"]
-    return None
+            return dict(m["data"])
+    return {}
 
 
 def write_artefacts(plan: PlanResult, out_dir: Path) -> dict[str, Path]:
@@ -73,12 +74,13 @@ def write_artefacts(plan: PlanResult, out_dir: Path) -> dict[str, Path]:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(yaml.safe_dump(m, sort_keys=False, default_flow_style=False))
     written["manifests"] = mdir
-    cfg = litellm_config(plan)
-    if cfg is not None:
-        p = out_dir / "litellm" / "config.yaml"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(cfg)
-        written["litellm"] = p
+    files = litellm_files(plan)
+    if files:
+        ldir = out_dir / "litellm"
+        ldir.mkdir(parents=True, exist_ok=True)
+        for fname, text in sorted(files.items()):
+            (ldir / fname).write_text(text)
+        written["litellm"] = ldir / "config.yaml"
     return written
 
 

@@ -47,6 +47,6 @@ def render_summary(plan: PlanResult, cost: CostEstimate, out_dir: str, extra: li
         lines.append("")
         lines.append(f"Secrets not set in the stack file, planned with placeholders: {', '.join(plan.stack.placeholders)}")
     lines.append("")
-    lines.append(f"Wrote {out_dir}/: resources.json, manifests/, litellm/config.yaml, cost.json, policy-config.json, "
-                 "policy-report.md/.json/.sarif")
+    lines.append(f"Wrote {out_dir}/: resources.json, manifests/, litellm/ (config.yaml and the routing hook), "
+                 "cost.json, policy-config.json, policy-report.md/.json/.sarif")
     return "\n".join(lines)

@@ -103,3 +103,9 @@ def test_invalid_config_exits_2_with_the_errors_and_no_traceback(tmp_path):
 def test_unknown_stack_exits_2(tmp_path):
     proc = run_cli("plan", "--stack", "nope", "--out", str(tmp_path))
     assert proc.returncode == 2 and "no stack file stacks/Pulumi.nope.yaml" in proc.stderr
+
+
+def test_litellm_folder_holds_every_file_the_proxy_mounts(planned):
+    p = planned["phase1-sg"]
+    cm = next(m for _, m in p.manifests() if m["kind"] == "ConfigMap" and "config.yaml" in (m.get("data") or {}))
+    assert {f.name: f.read_text() for f in (p.dir / "litellm").iterdir()} == cm["data"]
