@@ -14,6 +14,7 @@ import pulumi_random as random
 from blueprints.loader import StackSecrets
 from blueprints.phase1_mvp.config import Phase1Config
 from blueprints.phase1_mvp import observability as obs
+from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.aws.eks_cluster import EksCluster, EksClusterArgs
 from components.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.aws.network import Network, NetworkArgs
@@ -24,6 +25,7 @@ from components.k8s.namespace import namespace
 from components.k8s.nvidia_device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
 from components.k8s.vllm_service import VllmService, VllmServiceArgs
 from strait.catalog import load_catalog
+from strait.catalog.charts import load_charts
 from strait.config import PROVIDER_SECRET
 from strait.config.checks import startup_budget_seconds
 from strait.naming import eks_cluster_name, s3_bucket_name
@@ -64,11 +66,19 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
             cluster_name=cluster.cluster_name, node_role_arn=cluster.node_role_arn, subnet_ids=net.private_subnet_ids,
             instance_types=pool.instance_types, gpu_model=gpu_key, capacity=pool.capacity, min_size=pool.min_size,
             max_size=pool.max_size, desired_size=pool.desired, disk_size_gib=pool.disk_size_gib, ami=pool.ami,
-            tags=ctx.tags("gpu-node-pool")), opts=aws_opts)
+            cluster_tag_name=cluster_name, tags=ctx.tags("gpu-node-pool")), opts=aws_opts)
     if any(p.needs_device_plugin for p in pools.values()):
         pin = cat.images["nvidia-device-plugin"]
         NvidiaDevicePlugin("nvidia-device-plugin", NvidiaDevicePluginArgs(
             image=cat.image("nvidia-device-plugin"), version=pin.version), opts=k8s_opts)
+
+    if cfg.autoscaler.enabled and pools:  # scales the pools between min_size and max_size (docs/autoscaling.md)
+        ClusterAutoscaler("cluster-autoscaler", ClusterAutoscalerArgs(
+            cluster_name=cluster.cluster_name, cluster_name_plain=cluster_name, region=cfg.region,
+            kubernetes_version=cfg.cluster.kubernetes_version, chart=load_charts()["cluster-autoscaler"],
+            node_groups={p.physical_node_group_name: p.capacity for p in pools.values()},
+            scale_down_unneeded_minutes=cfg.autoscaler.scale_down_unneeded_minutes, tags=ctx.tags("autoscaler")),
+            opts=pulumi.ResourceOptions.merge(both_opts, pulumi.ResourceOptions(depends_on=list(pools.values()))))
 
     serving_ns = namespace(SERVING_NS, "ns-serving", k8s_opts)
     gateway_ns = namespace(GATEWAY_NS, "ns-gateway", k8s_opts)

@@ -10,6 +10,7 @@ from strait.config.checks import check_platform
 from strait.config.errors import issues_error
 from strait.config.observability import ObservabilityConfig, check_observability
 from strait.config.sections import (
+    AutoscalerConfig,
     ClusterConfig,
     GatewayConfig,
     GpuPoolConfig,
@@ -40,6 +41,7 @@ class Phase1Config(StrictModel):
     gateway: GatewayConfig
     weight_cache: WeightCacheConfig = Field(default_factory=WeightCacheConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    autoscaler: AutoscalerConfig = Field(default_factory=AutoscalerConfig)
 
     @field_validator("tags")
     @classmethod

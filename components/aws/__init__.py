@@ -1,1 +1,1 @@
-"""AWS components: network, EKS cluster, GPU node pools, weight cache."""
+"""AWS components: network, EKS cluster, GPU node pools, weight cache, Cluster Autoscaler."""

@@ -36,6 +36,14 @@ class GpuNodePoolArgs:
     desired_size: int = 1
     disk_size_gib: int = 200
     ami: str = "al2023_nvidia"
+    cluster_tag_name: str | None = None
+    """Plain cluster name for the `k8s.io/cluster-autoscaler/<name>: owned` tag. Default: `cluster_name` when
+    that is a plain string; otherwise the tag is left out (EKS still puts it on the ASG itself)."""
+
+
+def gpu_node_group_name(stack: str, pool: str) -> str:
+    """Physical EKS node group name of a pool. The autoscaler's priority regexes are built from this too."""
+    return dns_label(child(stack, pool), 63)
 
 
 def pool_labels(pool: str, args: GpuNodePoolArgs) -> dict[str, str]:
@@ -47,6 +55,9 @@ def pool_labels(pool: str, args: GpuNodePoolArgs) -> dict[str, str]:
 
 class GpuNodePool(pulumi.ComponentResource):
     node_group_name: pulumi.Output[str]
+    physical_node_group_name: str
+    """The same name as a plain string, known before deployment (for the autoscaler's priority expander)."""
+    capacity: str
     labels: dict[str, str]
     needs_device_plugin: bool
 
@@ -61,10 +72,17 @@ class GpuNodePool(pulumi.ComponentResource):
         o = pulumi.ResourceOptions(parent=self)
         self.labels = pool_labels(pool, args)
         self.needs_device_plugin = NEEDS_DEVICE_PLUGIN[args.ami]
+        self.capacity = args.capacity
+        self.physical_node_group_name = gpu_node_group_name(str(args.tags.get("stack", "strait")), pool)
         tags = {**args.tags, "strait.dev/pool": pool, "strait.dev/capacity": args.capacity}
-        # Cluster Autoscaler can scale this pool from zero only if the ASG advertises labels and taints.
+        cluster_tag = args.cluster_tag_name or (args.cluster_name if isinstance(args.cluster_name, str) else None)
+        # Cluster Autoscaler tags (discovery, and node-template labels/taints for scaling from zero). EKS does
+        # NOT copy node group tags to the ASG (aws/containers-roadmap#608); it adds the two discovery tags to
+        # a managed node group's ASG itself, and the autoscaler reads an empty group's labels and taints via
+        # eks:DescribeNodegroup (docs/autoscaling.md). On the node group they record intent.
         asg_tags = {
             "k8s.io/cluster-autoscaler/enabled": "true",
+            **({f"k8s.io/cluster-autoscaler/{cluster_tag}": "owned"} if cluster_tag else {}),
             **{f"k8s.io/cluster-autoscaler/node-template/label/{k}": v for k, v in self.labels.items()},
             f"k8s.io/cluster-autoscaler/node-template/taint/{GPU_TAINT_KEY}": "true:NoSchedule",
         }
@@ -84,7 +102,7 @@ class GpuNodePool(pulumi.ComponentResource):
         ng = aws.eks.NodeGroup(
             child(name, "ng"),
             cluster_name=args.cluster_name,
-            node_group_name=dns_label(child(str(args.tags.get("stack", "strait")), pool), 63),
+            node_group_name=self.physical_node_group_name,
             node_role_arn=args.node_role_arn,
             subnet_ids=list(args.subnet_ids),
             ami_type=AMI_TYPES[args.ami],

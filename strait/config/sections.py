@@ -211,3 +211,13 @@ class WeightCacheConfig(StrictModel):
 
     seed: bool = Field(True, description="Run a one-off Job per model that copies it from Hugging Face into the cache.")
     force_destroy: bool = Field(False, description="Allow `pulumi destroy` to delete a bucket that still holds weights.")
+
+
+class AutoscalerConfig(StrictModel):
+    """Cluster Autoscaler for the GPU pools. Default: on, spot pools first, on-demand as fallback (docs/autoscaling.md)."""
+
+    enabled: bool = Field(True, description="Deploy Cluster Autoscaler; without it pools stay at their initial size. "
+                          "Default: true.")
+    scale_down_unneeded_minutes: int = Field(
+        10, ge=1, le=1440, description="Minutes a node must be unneeded before it is removed; GPU nodes take minutes "
+        "to boot and load weights, so keep it above a short lull. Default: 10.")
