@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.aws.iam import pod_identity_trust
-from components.k8s.observability.monitoring import helm_release, release_record
+from components.k8s.helm import helm_release, release_record
 from strait.catalog.charts import ChartPin
 from strait.naming import child, iam_role_name
 from strait.tags import k8s_labels

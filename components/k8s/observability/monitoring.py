@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.k8s.common import GPU_TOLERATION, SCRAPER_LABEL
+from components.k8s.helm import helm_release, release_record
 from strait.catalog.charts import ChartPin
 from strait.naming import child
 from strait.render.dashboards import dump as dump_dashboard
@@ -111,20 +112,6 @@ def dcgm_exporter_values(args: MonitoringStackArgs) -> dict:
         "serviceMonitor": {"enabled": False},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
     }
-
-
-def release_record(pin: ChartPin) -> dict:
-    """What a Helm release installs, for readers of the plan (a Release renders nothing offline)."""
-    return {"chart": pin.chart, "repository": pin.repository, "version": pin.version, "app_version": pin.app_version}
-
-
-def helm_release(logical: str, release: str, namespace: str, pin: ChartPin, values: dict,
-                 opts: pulumi.ResourceOptions, timeout_seconds: int = 900,
-                 create_namespace: bool = False) -> k8s.helm.v3.Release:
-    repo = k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository) if pin.repository else None
-    return k8s.helm.v3.Release(logical, name=release, chart=pin.chart, version=pin.version, repository_opts=repo,
-                               namespace=namespace, create_namespace=create_namespace, values=values, atomic=True,
-                               cleanup_on_fail=True, timeout=timeout_seconds, max_history=5, opts=opts)
 
 
 class MonitoringStack(pulumi.ComponentResource):
