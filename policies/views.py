@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from strait.render.vllm import parse_vllm_command
+
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 AWS_PROVIDER = "pulumi:providers:aws"
@@ -255,36 +257,15 @@ class VllmServer:
     gpu: str | None
 
 
-def _flags(args: list[str]) -> tuple[str | None, dict[str, str]]:
-    positional, flags, i = None, {}, 0
-    while i < len(args):
-        a = str(args[i])
-        if a.startswith("--"):
-            if "=" in a:
-                k, v = a[2:].split("=", 1)
-                flags[k] = v
-            elif i + 1 < len(args) and not str(args[i + 1]).startswith("--"):
-                flags[a[2:]] = str(args[i + 1])
-                i += 1
-            else:
-                flags[a[2:]] = "true"
-        elif positional is None:
-            positional = a
-        i += 1
-    return positional, flags
-
-
 def vllm_server(res: Res) -> VllmServer | None:
     wl = workload(res)
     if wl is None:
         return None
     for c in wl.containers:
-        argv = [str(x) for x in [*(c.get("command") or []), *(c.get("args") or [])]]
-        if len(argv) < 2 or "vllm" not in argv[0] or argv[1] != "serve":
+        parsed = parse_vllm_command([*(c.get("command") or []), *(c.get("args") or [])])
+        if parsed is None:
             continue
-        model, f = _flags(argv[2:])
-        if model is None:
-            model = f.get("model", "")
+        model, f = parsed
         num = lambda k, d=None: _int(f[k]) if k in f else d  # noqa: E731
         return VllmServer(
             workload=wl, container=c, model_path=model or "", max_model_len=num("max-model-len"),

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from strait import sizing
 from strait.catalog import Catalog
+from strait.render.vllm import parse_vllm_command
 
 HOURS_PER_MONTH = 730
 COST_FORMAT = "strait-cost/1"
@@ -174,23 +175,6 @@ def _node_group(r: Any, region: str, cat: Catalog) -> CostComponent:
 
 
 # --- dollars per million tokens -------------------------------------------------------------------
-def _vllm_flags(container: dict) -> tuple[str | None, dict[str, str]] | None:
-    argv = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
-    if len(argv) < 3 or "vllm" not in argv[0] or argv[1] != "serve":
-        return None
-    flags, i, rest = {}, 0, argv[2:]
-    while i < len(rest):
-        if rest[i].startswith("--"):
-            if "=" in rest[i]:
-                k, val = rest[i][2:].split("=", 1)
-                flags[k] = val
-            elif i + 1 < len(rest) and not rest[i + 1].startswith("--"):
-                flags[rest[i][2:]] = rest[i + 1]
-                i += 1
-        i += 1
-    return rest[0], flags
-
-
 def serving_costs(resources: list[Any], region: str, cat: Catalog, *, utilisation: float = DEFAULT_UTILISATION,
                   avg_context_tokens: int = DEFAULT_AVG_CONTEXT_TOKENS) -> list[ServingCost]:
     """$ per million output tokens for each vLLM Deployment (each replica holds one node of its pool)."""
@@ -207,7 +191,7 @@ def serving_costs(resources: list[Any], region: str, cat: Catalog, *, utilisatio
         spec = r.inputs.get("spec") or {}
         pod = ((spec.get("template") or {}).get("spec")) or {}
         for c in pod.get("containers") or []:
-            parsed = _vllm_flags(c)
+            parsed = parse_vllm_command([*(c.get("command") or []), *(c.get("args") or [])])
             if parsed is None:
                 continue
             model, f = parsed

@@ -57,6 +57,33 @@ def render_vllm_args(spec: VllmSpec) -> list[str]:
     return args
 
 
+def parse_vllm_command(argv: list) -> tuple[str, dict[str, str]] | None:
+    """The inverse of :func:`render_vllm_command`, for readers of planned resources (cost, policies).
+
+    ``argv`` is a container's command + args. Returns (model, flags) with flag names without ``--``
+    (a flag given without a value maps to "true"), or None when it is not ``vllm serve``.
+    """
+    argv = [str(a) for a in argv]
+    if len(argv) < 2 or "vllm" not in argv[0] or argv[1] != "serve":
+        return None
+    model, flags, rest, i = None, {}, argv[2:], 0
+    while i < len(rest):
+        a = rest[i]
+        if a.startswith("--"):
+            if "=" in a:
+                k, v = a[2:].split("=", 1)
+                flags[k] = v
+            elif i + 1 < len(rest) and not rest[i + 1].startswith("--"):
+                flags[a[2:]] = rest[i + 1]
+                i += 1
+            else:
+                flags[a[2:]] = "true"
+        elif model is None:
+            model = a
+        i += 1
+    return (model or flags.get("model", "")), flags
+
+
 def render_vllm_command(spec: VllmSpec) -> list[str]:
     return ["vllm", "serve", *render_vllm_args(spec)]
 

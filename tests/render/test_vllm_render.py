@@ -5,7 +5,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strait.render.vllm import VllmSpec, render_vllm_args, spec_checksum
+from strait.render.vllm import VllmSpec, parse_vllm_command, render_vllm_args, render_vllm_command, spec_checksum
 
 from tests.helpers import check_golden
 
@@ -42,3 +42,14 @@ def test_argv_invariants(spec):
 @given(specs, specs)
 def test_checksum_changes_exactly_when_the_spec_changes(a, b):
     assert (spec_checksum(a) == spec_checksum(b)) == (a == b)
+
+
+@given(specs)
+def test_parse_inverts_render(spec):
+    model, flags = parse_vllm_command(render_vllm_command(spec))
+    assert model == spec.model
+    assert flags["max-model-len"] == str(spec.max_model_len)
+    assert flags["tensor-parallel-size"] == str(spec.tensor_parallel_size)
+    assert flags["kv-cache-dtype"] == spec.kv_cache_dtype
+    assert ("enable-prefix-caching" in flags) == spec.enable_prefix_caching
+    assert parse_vllm_command(["python", "-m", "sglang"]) is None
