@@ -18,8 +18,8 @@ from policies import views as v
 from strait import sizing
 from strait.catalog import PRICE_MAX_AGE_DAYS, Catalog
 from strait.config.checks import startup_budget_seconds
+from strait.cost import HOURS_PER_MONTH, worst_price
 
-HOURS_PER_MONTH = 730
 
 Severity = Literal["low", "medium", "high", "critical"]
 Level = Literal["advisory", "mandatory", "remediate", "disabled"]
@@ -99,21 +99,13 @@ def pool_costs(resources: Iterable[v.Res], cat: Catalog) -> list[PoolCost]:
         pool = v.node_pool(res)
         if pool is None:
             continue
-        region = pool.region or ""
-        worst, unknown = None, []
-        for it in pool.instance_types:
-            offer = cat.offer(it, region)
-            price = offer.hourly_usd(pool.capacity) if offer else None
-            if price is None:
-                unknown.append(it)
-            elif worst is None or price > worst[0]:
-                worst = (price, offer)
+        price, offer, unknown = worst_price(list(pool.instance_types), pool.capacity, pool.region or "", cat)
         is_gpu = bool(pool.gpu_label) or any(cat.gpu_of(t) is not None for t in pool.instance_types)
         out.append(PoolCost(
             urn=res.urn, name=res.name, instance_types=pool.instance_types, capacity=pool.capacity,
             desired=pool.desired_size, max_nodes=pool.max_size, gpu=is_gpu,
-            hourly_usd=None if unknown or worst is None else worst[0], unknown_types=tuple(unknown),
-            price_as_of=worst[1].price.as_of if worst else None, price_source=worst[1].price.source if worst else None))
+            hourly_usd=price, unknown_types=unknown,
+            price_as_of=offer.price.as_of if offer else None, price_source=offer.price.source if offer else None))
     return out
 
 

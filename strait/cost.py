@@ -142,17 +142,20 @@ def _hourly(r: Any, name: str, price) -> CostComponent:
                          price_as_of=None if price is None else str(price.as_of))
 
 
-def node_group_price(instance_types: list[str], capacity: str, region: str, cat: Catalog):
-    """Worst (highest) known price among the group's types, and the offer it came from; None if any is unknown."""
-    worst = None
+def worst_price(instance_types: list[str], capacity: str, region: str, cat: Catalog):
+    """(price, offer, unknown): the highest catalog price among a pool's types and the offer it came from,
+    and the types the catalog has no price for. ``price`` is None when any type is unknown: never a silent 0."""
+    worst, unknown = None, []
     for it in instance_types:
         offer = cat.offer(it, region)
         price = offer.hourly_usd(capacity) if offer else None
         if price is None:
-            return None, offer
-        if worst is None or price > worst[0]:
+            unknown.append(it)
+        elif worst is None or price > worst[0]:
             worst = (price, offer)
-    return worst if worst else (None, None)
+    if unknown or worst is None:
+        return None, worst[1] if worst else None, tuple(unknown)
+    return worst[0], worst[1], ()
 
 
 def _node_group(r: Any, region: str, cat: Catalog) -> CostComponent:
@@ -161,7 +164,7 @@ def _node_group(r: Any, region: str, cat: Catalog) -> CostComponent:
     capacity = "spot" if inp.get("capacityType") == "SPOT" else "on_demand"
     sc = inp.get("scalingConfig") or {}
     desired, mx = int(sc.get("desiredSize", 0)), int(sc.get("maxSize", 0))
-    price, offer = node_group_price(types, capacity, region, cat)
+    price, offer, _ = worst_price(types, capacity, region, cat)
     label = f"Instance usage (Linux, {capacity.replace('_', '-')}, {', '.join(types)})"
     if price is None:
         return CostComponent(resource=r.name, resource_type=r.type, name=label, unit="hours",
@@ -183,7 +186,7 @@ def serving_costs(resources: list[Any], region: str, cat: Catalog, *, utilisatio
         if r.type == "aws:eks/nodeGroup:NodeGroup":
             label = (r.inputs.get("labels") or {}).get("strait.dev/pool")
             capacity = "spot" if r.inputs.get("capacityType") == "SPOT" else "on_demand"
-            pools[label] = node_group_price(list(r.inputs.get("instanceTypes") or []), capacity, region, cat)[0]
+            pools[label] = worst_price(list(r.inputs.get("instanceTypes") or []), capacity, region, cat)[0]
     out = []
     for r in resources:
         if r.type != "kubernetes:apps/v1:Deployment":

@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-#: A month, in hours, as cloud bills count it (and as strait.cost does).
-HOURS_PER_MONTH = 730
+from strait.cost import HOURS_PER_MONTH  # a month, in hours, as cloud bills count it
 
 #: Where the runbooks live (docs/observability.md, one heading per alert).
 RUNBOOK_DOC = "docs/observability.md"

@@ -16,7 +16,7 @@ from grafana_foundation_sdk.builders import stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
-from strait.render.alerts import HOURS_PER_MONTH
+from strait.cost import HOURS_PER_MONTH
 
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 TAGS = ["strait"]
