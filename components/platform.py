@@ -1,0 +1,93 @@
+"""The cloud boundary: the one small value a cloud hands a blueprint.
+
+A blueprint picks its cloud once (``cfg.cloud``), builds that cloud's platform (``components/aws`` or
+``components/gcp``, same shape: network, cluster, GPU node pools, weight cache), and from then on sees
+only a :class:`Platform`. ``components/k8s/`` takes these values and never imports a cloud folder.
+Pure dataclasses: no cloud SDK here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Protocol, Sequence
+
+import pulumi
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuPool:
+    """One GPU node pool, as Kubernetes workloads see it."""
+
+    name: str
+    gpu_model: str
+    """Catalog GPU key (T4, L4, A100-80GB, H100 ...)."""
+    gpus_per_node: int
+    node_labels: Mapping[str, str]
+    """Labels every node of the pool carries (strait.gpu_labels.pool_labels); model servers select on them."""
+    capacity: str
+    """'spot' or 'on_demand'."""
+    min_nodes: int
+    max_nodes: int
+    node_vcpu: float
+    node_memory_gib: float
+    needs_device_plugin: bool = False
+    """True where Strait must run NVIDIA's device plugin (EKS AL2023); GKE installs its own."""
+    resource: pulumi.Resource | None = None
+    """The pool's resource, for workloads that must wait for nodes. Default: no explicit dependency."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightSource:
+    """Where one model's weights live in the cloud's weight cache, and how a pod gets them.
+
+    Model servers load ``uri`` directly (vLLM's runai_streamer speaks s3:// and gs://) or sync it to local
+    disk; they never pull from a hub.
+    """
+
+    uri: str
+    """Object-store URI of the checkpoint's directory, e.g. ``s3://bucket/models/org/repo/<rev>``."""
+    wait_container: Mapping[str, object]
+    """An init container (name, image, argv, env; no shell string built from config) that exits 0 once the
+    cache's completion marker exists. The model server adds its own securityContext and mounts."""
+    service_account: str
+    """The Kubernetes ServiceAccount that may read the cache (bound to a cloud identity by the cloud)."""
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Annotations the ServiceAccount needs (GKE Workload Identity); EKS Pod Identity needs none."""
+    env: Sequence[Mapping[str, str]] = ()
+    """Extra environment for the reading container (e.g. AWS_REGION for the S3 client)."""
+    ready: Sequence[pulumi.Resource] = ()
+    """Resources a reader must wait for (the seeding Job, the identity binding)."""
+
+
+class IdentityBinder(Protocol):
+    """Binds a Kubernetes ServiceAccount to a cloud identity the cloud component owns.
+
+    Returns the annotations the ServiceAccount must carry (none on EKS Pod Identity; the Google service
+    account's email on GKE Workload Identity).
+    """
+
+    def __call__(self, name: str, *, namespace: str, service_account: str, identity: str,
+                 opts: pulumi.ResourceOptions | None = None) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Platform:
+    """Everything a blueprint's Kubernetes layer needs from a cloud."""
+
+    cloud: str
+    """'aws' or 'gcp'."""
+    region: str
+    k8s_provider: pulumi.ProviderResource
+    cluster_name: pulumi.Input[str]
+    gpu_pools: Mapping[str, GpuPool]
+    weights: Mapping[str, WeightSource]
+    """Keyed by the stack's model key."""
+    storage_class: str
+    """Block-storage class for PVCs (gp3 on EKS, premium-rwo on GKE)."""
+    bind_identity: IdentityBinder
+    outputs: Mapping[str, pulumi.Input] = field(default_factory=dict)
+    """Cloud-specific stack outputs (cluster name, bucket, ...)."""
+    extra: Mapping[str, object] = field(default_factory=dict)
+    """Cloud-specific values a blueprint may pass through untouched (e.g. an object store for Langfuse)."""
+
+
+PlatformBuilder = Callable[..., Platform]
