@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from policies import harness, views  # noqa: E402
 from policies.rules import RULES, Ctx  # noqa: E402
 from strait.catalog import load_catalog  # noqa: E402
+from strait.gpu_labels import GPU_LABEL, GPU_RESOURCE, GPU_TOLERATION, POOL_LABEL  # noqa: E402
 
 TARGET_SECONDS = 2.0
 PROVIDER = {"region": "ap-southeast-1"}
@@ -33,18 +34,18 @@ def synthetic_stack(n: int) -> list[views.Res]:
         out.append(views.Res(
             urn=f"urn:pulumi:bench::strait::aws:eks/nodeGroup:NodeGroup::{pool}", type=views.NODE_GROUP, name=pool,
             props={"instanceTypes": ["g4dn.12xlarge"], "capacityType": "ON_DEMAND",
-                   "labels": {"strait.dev/pool": pool, "strait.dev/gpu": "T4"}, "tags": {"blueprint": "phase1_mvp"},
+                   "labels": {POOL_LABEL: pool, GPU_LABEL: "T4"}, "tags": {"blueprint": "phase1_mvp"},
                    "scalingConfig": {"minSize": 1.0, "desiredSize": 1.0, "maxSize": 2.0}},
             provider_type=views.AWS_PROVIDER, provider_props=PROVIDER))
         mml = "65536" if i % 10 == 0 else "8192"  # every tenth server breaks the context rules, so they do real work
         args = ["s3://b/models/Qwen/Qwen2.5-32B-Instruct-AWQ/main", "--max-model-len", mml, "--max-num-seqs", "8",
                 "--tensor-parallel-size", "4", "--gpu-memory-utilization", "0.9", "--kv-cache-dtype", "auto"]
-        pod = {"nodeSelector": {"strait.dev/pool": pool, "strait.dev/gpu": "T4"},
-               "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        pod = {"nodeSelector": {POOL_LABEL: pool, GPU_LABEL: "T4"},
+               "tolerations": [GPU_TOLERATION],
                "containers": [{"name": "vllm", "command": ["vllm", "serve"], "args": args,
                                "env": [{"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "k", "key": "k"}}},
                                        {"name": "HF_HUB_OFFLINE", "value": "1"}],
-                               "resources": {"requests": {"nvidia.com/gpu": "4"}, "limits": {"nvidia.com/gpu": "4"}},
+                               "resources": {"requests": {GPU_RESOURCE: "4"}, "limits": {GPU_RESOURCE: "4"}},
                                "startupProbe": {"periodSeconds": 10.0, "failureThreshold": 60.0}}]}
         out.append(views.Res(
             urn=f"urn:pulumi:bench::strait::kubernetes:apps/v1:Deployment::m{i}", type="kubernetes:apps/v1:Deployment",

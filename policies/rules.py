@@ -240,7 +240,7 @@ def check_max_model_len_cap(resources: list[v.Res], cfg: Mapping[str, Any], ctx:
 
 # --- serving hygiene --------------------------------------------------------------------------
 def _tolerates_gpu(tolerations: list[Mapping[str, Any]]) -> bool:
-    return any((t.get("key") == v.GPU_RESOURCE or (t.get("operator") == "Exists" and not t.get("key")))
+    return any((t.get("key") == v.GPU_TAINT_KEY or (t.get("operator") == "Exists" and not t.get("key")))
                and t.get("effect") in (None, "", "NoSchedule") for t in tolerations)
 
 
@@ -263,8 +263,8 @@ def check_gpu_hygiene(res: v.Res, cfg: Mapping[str, Any], ctx: Ctx) -> list[str]
         elif req and req != lim:
             out.append(f"container {c.get('name')}: {v.GPU_RESOURCE} request {req} differs from limit {lim}")
     if not _tolerates_gpu(wl.tolerations):
-        out.append(f"GPU pods do not tolerate the {v.GPU_RESOURCE} NoSchedule taint, so they can never schedule "
-                   "on the GPU pools; add {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}")
+        out.append(f"GPU pods do not tolerate the {v.GPU_TAINT_KEY} NoSchedule taint, so they can never schedule "
+                   f"on the GPU pools; add {{key: {v.GPU_TAINT_KEY}, operator: Exists, effect: NoSchedule}}")
     if wl.long_running:
         need = cfg.get("min_startup_seconds", 300)
         server = v.vllm_server(res)

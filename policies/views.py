@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from strait.gpu_labels import GPU_LABEL, GPU_RESOURCE, GPU_TAINT_KEY, POOL_LABEL
 from strait.render.vllm import parse_vllm_command
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -24,9 +25,6 @@ POD_TEMPLATE_KINDS = {
 LONG_RUNNING = {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"}
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_LABEL = "strait.dev/gpu"
-POOL_LABEL = "strait.dev/pool"
 
 
 @dataclass(frozen=True)
@@ -45,13 +43,15 @@ class Res:
 def from_plan_records(records: Iterable[Any]) -> list[Res]:
     """Offline plan records (``strait.plan.engine.ResourceRecord`` or resources.json dicts)."""
     recs = [r if not isinstance(r, dict) else _DictRecord(r) for r in records]
-    providers = {r.urn: r for r in recs if r.type.startswith("pulumi:providers:")}
+    urn = lambda r: getattr(r, "urn", None) or r.name  # noqa: E731  (hand-made records in tests carry no URN)
+    providers = {urn(r): r for r in recs if r.type.startswith("pulumi:providers:")}
     out = []
     for r in recs:
-        if not r.custom:  # components have no props a rule could judge
+        if not getattr(r, "custom", True):  # components have no props a rule could judge
             continue
-        prov = providers.get((r.provider or "").rsplit("::", 1)[0]) if r.provider else None
-        out.append(Res(urn=r.urn, type=r.type, name=r.name, props=r.inputs,
+        provider = getattr(r, "provider", None)
+        prov = providers.get(provider.rsplit("::", 1)[0]) if provider else None
+        out.append(Res(urn=urn(r), type=r.type, name=r.name, props=r.inputs,
                        provider_type=prov.type if prov else None, provider_props=prov.inputs if prov else {}))
     return out
 

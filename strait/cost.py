@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from policies import views as v
 from strait import sizing
 from strait.catalog import Catalog
-from strait.render.vllm import parse_vllm_command
+from strait.gpu_labels import POOL_LABEL
 
 HOURS_PER_MONTH = 730
 COST_FORMAT = "strait-cost/1"
@@ -112,8 +113,9 @@ def _service(cat: Catalog, key: str, region: str):
 
 def estimate(resources: Iterable[Any], region: str, cat: Catalog, *, utilisation: float = DEFAULT_UTILISATION,
              avg_context_tokens: int = DEFAULT_AVG_CONTEXT_TOKENS) -> CostEstimate:
-    """``resources`` are plan ResourceRecords (type, name, inputs)."""
-    resources = list(resources)
+    """``resources`` are plan ResourceRecords (type, name, inputs), read through the policies' views
+    (policies/views.py): one parser of node groups and vLLM servers for cost and policies alike."""
+    resources = v.from_plan_records(resources)
     est = CostEstimate(region=region, assumptions={
         "utilisation": utilisation, "avgContextTokens": avg_context_tokens,
         "decodeBandwidthEfficiency": sizing.DECODE_BANDWIDTH_EFFICIENCY,
@@ -121,8 +123,9 @@ def estimate(resources: Iterable[Any], region: str, cat: Catalog, *, utilisation
                            "context x kv_bytes_per_token) / (bandwidth x efficiency)); batch = min(max_num_seqs, "
                            "kv_tokens / context); one replica per node"})
     for r in resources:
-        if r.type == "aws:eks/nodeGroup:NodeGroup":
-            est.components.append(_node_group(r, region, cat))
+        pool = v.node_pool(r)
+        if pool is not None:
+            est.components.append(_node_group(pool, region, cat))
         elif r.type == "aws:eks/cluster:Cluster":
             p = _service(cat, "eks-control-plane", region)
             est.components.append(_hourly(r, "EKS control plane", p))
@@ -158,12 +161,9 @@ def worst_price(instance_types: list[str], capacity: str, region: str, cat: Cata
     return worst[0], worst[1], ()
 
 
-def _node_group(r: Any, region: str, cat: Catalog) -> CostComponent:
-    inp = r.inputs
-    types = list(inp.get("instanceTypes") or [])
-    capacity = "spot" if inp.get("capacityType") == "SPOT" else "on_demand"
-    sc = inp.get("scalingConfig") or {}
-    desired, mx = int(sc.get("desiredSize", 0)), int(sc.get("maxSize", 0))
+def _node_group(pool: v.NodePool, region: str, cat: Catalog) -> CostComponent:
+    r, types, capacity = pool.res, list(pool.instance_types), pool.capacity
+    desired, mx = pool.desired_size, pool.max_size
     price, offer, _ = worst_price(types, capacity, region, cat)
     label = f"Instance usage (Linux, {capacity.replace('_', '-')}, {', '.join(types)})"
     if price is None:
@@ -178,53 +178,41 @@ def _node_group(r: Any, region: str, cat: Catalog) -> CostComponent:
 
 
 # --- dollars per million tokens -------------------------------------------------------------------
-def serving_costs(resources: list[Any], region: str, cat: Catalog, *, utilisation: float = DEFAULT_UTILISATION,
+def serving_costs(resources: list[v.Res], region: str, cat: Catalog, *, utilisation: float = DEFAULT_UTILISATION,
                   avg_context_tokens: int = DEFAULT_AVG_CONTEXT_TOKENS) -> list[ServingCost]:
-    """$ per million output tokens for each vLLM Deployment (each replica holds one node of its pool)."""
+    """$ per million output tokens for each vLLM server (each replica holds one node of its pool)."""
     pools = {}
     for r in resources:
-        if r.type == "aws:eks/nodeGroup:NodeGroup":
-            label = (r.inputs.get("labels") or {}).get("strait.dev/pool")
-            capacity = "spot" if r.inputs.get("capacityType") == "SPOT" else "on_demand"
-            pools[label] = worst_price(list(r.inputs.get("instanceTypes") or []), capacity, region, cat)[0]
+        pool = v.node_pool(r)
+        if pool is not None:
+            pools[pool.labels.get(POOL_LABEL)] = worst_price(list(pool.instance_types), pool.capacity, region, cat)[0]
     out = []
     for r in resources:
-        if r.type != "kubernetes:apps/v1:Deployment":
+        srv = v.vllm_server(r)
+        if srv is None:
             continue
-        spec = r.inputs.get("spec") or {}
-        pod = ((spec.get("template") or {}).get("spec")) or {}
-        for c in pod.get("containers") or []:
-            parsed = parse_vllm_command([*(c.get("command") or []), *(c.get("args") or [])])
-            if parsed is None:
-                continue
-            model, f = parsed
-            sel = pod.get("nodeSelector") or {}
-            gpu_key, pool = sel.get("strait.dev/gpu"), sel.get("strait.dev/pool")
-            found, gpu = sizing.find_checkpoint(model, cat), cat.gpus.get(gpu_key or "")
-            tp = int(f.get("tensor-parallel-size", 1))
-            hourly = pools.get(pool)
-            if found is None or gpu is None:
-                out.append(ServingCost(resource=r.name, model_path=model, gpu=str(gpu_key), tensor_parallel_size=tp,
-                                       replicas=int(spec.get("replicas", 1)), batch=0, tokens_per_second_per_replica=0.0,
-                                       hourly_usd_per_replica=hourly, utilisation=utilisation, usd_per_million_tokens=None,
-                                       note="model or GPU not in the catalog"))
-                continue
-            _, arch, _, var = found
-            plan = sizing.plan_kv(arch, var.weights_gib, gpu.memory_gib,
-                                  gpu_memory_utilization=float(f.get("gpu-memory-utilization", 0.92)), tp=tp,
-                                  pp=int(f.get("pipeline-parallel-size", 1)), kv_cache_dtype=f.get("kv-cache-dtype", "auto"),
-                                  max_model_len=int(f["max-model-len"]) if "max-model-len" in f else None,
-                                  max_num_seqs=int(f["max-num-seqs"]) if "max-num-seqs" in f else None, gpu_name=gpu_key)
-            dec = sizing.decode_throughput(plan, memory_bandwidth_gbps=gpu.memory_bandwidth_gbps,
-                                           avg_context_tokens=avg_context_tokens)
-            per_m = None
-            if hourly is not None and dec.tokens_per_second > 0:
-                per_m = round(hourly / (dec.tokens_per_second * 3600 * utilisation) * 1e6, 2)
-            out.append(ServingCost(resource=r.name, model_path=model, gpu=gpu_key, tensor_parallel_size=tp,
-                                   replicas=int(spec.get("replicas", 1)), batch=dec.batch,
-                                   tokens_per_second_per_replica=round(dec.tokens_per_second, 1),
-                                   hourly_usd_per_replica=hourly, utilisation=utilisation, usd_per_million_tokens=per_m,
-                                   note="" if hourly is not None else "pool price unknown"))
+        model, gpu_key, tp, replicas = srv.model_path, srv.gpu, srv.tensor_parallel_size, srv.workload.replicas
+        found, gpu = sizing.find_checkpoint(model, cat), cat.gpus.get(gpu_key or "")
+        hourly = pools.get(srv.workload.node_selector.get(POOL_LABEL))
+        if found is None or gpu is None:
+            out.append(ServingCost(resource=r.name, model_path=model, gpu=str(gpu_key), tensor_parallel_size=tp,
+                                   replicas=replicas, batch=0, tokens_per_second_per_replica=0.0,
+                                   hourly_usd_per_replica=hourly, utilisation=utilisation, usd_per_million_tokens=None,
+                                   note="model or GPU not in the catalog"))
+            continue
+        _, arch, _, var = found
+        plan = sizing.plan_kv(arch, var.weights_gib, gpu.memory_gib, gpu_memory_utilization=srv.gpu_memory_utilization,
+                              tp=tp, pp=srv.pipeline_parallel_size, kv_cache_dtype=srv.kv_cache_dtype,
+                              max_model_len=srv.max_model_len, max_num_seqs=srv.max_num_seqs, gpu_name=gpu_key)
+        dec = sizing.decode_throughput(plan, memory_bandwidth_gbps=gpu.memory_bandwidth_gbps,
+                                       avg_context_tokens=avg_context_tokens)
+        per_m = None
+        if hourly is not None and dec.tokens_per_second > 0:
+            per_m = round(hourly / (dec.tokens_per_second * 3600 * utilisation) * 1e6, 2)
+        out.append(ServingCost(resource=r.name, model_path=model, gpu=gpu_key, tensor_parallel_size=tp,
+                               replicas=replicas, batch=dec.batch, tokens_per_second_per_replica=round(dec.tokens_per_second, 1),
+                               hourly_usd_per_replica=hourly, utilisation=utilisation, usd_per_million_tokens=per_m,
+                               note="" if hourly is not None else "pool price unknown"))
     return out
 
 

@@ -30,6 +30,7 @@ from strait.config import PROVIDER_SECRET
 from strait.config.checks import startup_budget_seconds
 from strait.naming import eks_cluster_name, s3_bucket_name
 from strait.gateway.spec import gateway_spec
+from strait.gpu_labels import GPU_LABEL
 from strait.render.litellm import PROVIDER_KEY_ENV, key_env_for
 from strait.render.vllm import VllmSpec
 
@@ -115,7 +116,7 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
         weights_per_gpu = variant.weights_gib / m.tensor_parallel_size
         servers[key] = VllmService(key, VllmServiceArgs(
             namespace=SERVING_NS, spec=spec, image=cat.image("vllm"), engine_version=vllm_pin.version,
-            api_key=api_keys[key], pool=m.pool, gpu_model=pools[m.pool].labels["strait.dev/gpu"],
+            api_key=api_keys[key], pool=m.pool, gpu_model=pools[m.pool].labels[GPU_LABEL],
             gpus_per_replica=m.tensor_parallel_size, replicas=m.replicas,
             cpu_request=max(1, math.floor(smallest.vcpu * 0.75)), memory_request_gib=max(8, math.floor(smallest.memory_gib * 0.75)),
             startup_timeout_seconds=m.startup_timeout_seconds or startup_budget_seconds(weights_per_gpu),

@@ -8,12 +8,12 @@ import pulumi
 
 from blueprints.loader import StackSecrets
 from blueprints.phase1_mvp.config import Phase1Config
-from components.aws.gpu_node_pool import POOL_LABEL
 from components.context import StackContext
 from components.k8s.observability.langfuse import Langfuse, LangfuseArgs
 from components.k8s.observability.monitoring import MonitoringStack, MonitoringStackArgs, ScrapeTarget
 from strait.catalog import Catalog
 from strait.catalog.charts import load_charts
+from strait.gpu_labels import POOL_LABEL
 from strait.naming import s3_bucket_name
 from strait.render.alerts import ModelTarget, NodePrice, RulesSpec, Thresholds, render_rule_groups
 from strait.render.dashboards import DashboardSpec, render_dashboards

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.aws.iam import assume_role_policy, managed, pod_identity_trust
+from strait.gpu_labels import POOL_LABEL, SYSTEM_POOL
 from strait.naming import child, iam_role_name
 
 
@@ -101,7 +102,7 @@ class EksCluster(pulumi.ComponentResource):
             disk_size=50,
             scaling_config={"min_size": args.system_nodes, "desired_size": args.system_nodes, "max_size": args.system_nodes + 1},
             update_config={"max_unavailable": 1},
-            labels={"strait.dev/pool": "system"},
+            labels={POOL_LABEL: SYSTEM_POOL},
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=node_attachments),
         )

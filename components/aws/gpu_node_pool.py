@@ -7,12 +7,9 @@ from typing import Sequence
 import pulumi
 import pulumi_aws as aws
 
+from strait import gpu_labels
+from strait.gpu_labels import CAPACITY_LABEL, GPU_TAINT_KEY, POOL_LABEL
 from strait.naming import child, dns_label
-
-GPU_TAINT_KEY = "nvidia.com/gpu"
-POOL_LABEL = "strait.dev/pool"
-GPU_LABEL = "strait.dev/gpu"
-DEVICE_PLUGIN_LABEL = "strait.dev/nvidia-device-plugin"
 
 AMI_TYPES = {"al2023_nvidia": "AL2023_x86_64_NVIDIA", "bottlerocket_nvidia": "BOTTLEROCKET_x86_64_NVIDIA"}
 #: AL2023 NVIDIA AMIs carry the driver and container toolkit but not the device plugin; Bottlerocket carries all three.
@@ -47,10 +44,7 @@ def gpu_node_group_name(stack: str, pool: str) -> str:
 
 
 def pool_labels(pool: str, args: GpuNodePoolArgs) -> dict[str, str]:
-    labels = {POOL_LABEL: pool, GPU_LABEL: args.gpu_model, "strait.dev/capacity": args.capacity}
-    if NEEDS_DEVICE_PLUGIN[args.ami]:
-        labels[DEVICE_PLUGIN_LABEL] = "true"
-    return labels
+    return gpu_labels.pool_labels(pool, args.gpu_model, args.capacity, device_plugin=NEEDS_DEVICE_PLUGIN[args.ami])
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -74,7 +68,7 @@ class GpuNodePool(pulumi.ComponentResource):
         self.needs_device_plugin = NEEDS_DEVICE_PLUGIN[args.ami]
         self.capacity = args.capacity
         self.physical_node_group_name = gpu_node_group_name(str(args.tags.get("stack", "strait")), pool)
-        tags = {**args.tags, "strait.dev/pool": pool, "strait.dev/capacity": args.capacity}
+        tags = {**args.tags, POOL_LABEL: pool, CAPACITY_LABEL: args.capacity}
         cluster_tag = args.cluster_tag_name or (args.cluster_name if isinstance(args.cluster_name, str) else None)
         # Cluster Autoscaler tags (discovery, and node-template labels/taints for scaling from zero). EKS does
         # NOT copy node group tags to the ASG (aws/containers-roadmap#608); it adds the two discovery tags to

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from components.aws.iam import pod_identity_trust
 from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
 from strait import seeding
+from strait.gpu_labels import MODEL_LABEL
 from strait.naming import child, iam_role_name
 from strait.tags import k8s_labels
 
@@ -171,7 +172,7 @@ class WeightCache(pulumi.ComponentResource):
             if token_secret is not None:
                 env.append({"name": HF_TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": "strait-hf-token", "key": HF_TOKEN_ENV}}})
             scratch_gib = int(spec.weights_gib * 1.3) + 10
-            job_labels = {**labels, "strait.dev/model": model}
+            job_labels = {**labels, MODEL_LABEL: model}
             self.seed_jobs[model] = k8s.batch.v1.Job(
                 child(name, f"seed-{model}"),
                 metadata={"name": f"seed-{model}", "namespace": args.namespace, "labels": job_labels,

@@ -1,9 +1,9 @@
 """Pod-spec pieces every Strait workload shares (pure functions returning dicts)."""
 from __future__ import annotations
 
-from components.aws.gpu_node_pool import GPU_TAINT_KEY
+from strait.gpu_labels import GPU_TOLERATION
 
-GPU_TOLERATION = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+__all__ = ["CONTAINER_SECURITY", "GPU_TOLERATION", "POD_SECURITY", "SCRAPER_LABEL", "ingress_policy", "pdb_spec"]
 
 #: A UID above 10000 cannot collide with a host user.
 POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.aws.gpu_node_pool import DEVICE_PLUGIN_LABEL
-from components.k8s.common import GPU_TOLERATION
+from strait.gpu_labels import DEVICE_PLUGIN_LABEL, GPU_TOLERATION
 from strait.naming import child
 from strait.tags import k8s_labels, selector_labels
 

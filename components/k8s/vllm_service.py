@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.aws.gpu_node_pool import GPU_LABEL, POOL_LABEL
-from components.k8s.common import CONTAINER_SECURITY, GPU_TOLERATION, POD_SECURITY, ingress_policy, pdb_spec
+from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY, ingress_policy, pdb_spec
+from strait.gpu_labels import GPU_LABEL, GPU_RESOURCE, GPU_TOLERATION, POOL_LABEL
 from strait.naming import child
 from strait.render.vllm import API_KEY_ENV, VllmSpec, render_vllm_args, spec_checksum
 from strait.tags import k8s_labels, selector_labels
@@ -109,8 +109,8 @@ class VllmService(pulumi.ComponentResource):
             "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
             "resources": {
                 "requests": {"cpu": f"{args.cpu_request:g}", "memory": f"{args.memory_request_gib}Gi",
-                             "nvidia.com/gpu": str(args.gpus_per_replica)},
-                "limits": {"memory": f"{args.memory_request_gib}Gi", "nvidia.com/gpu": str(args.gpus_per_replica)},
+                             GPU_RESOURCE: str(args.gpus_per_replica)},
+                "limits": {"memory": f"{args.memory_request_gib}Gi", GPU_RESOURCE: str(args.gpus_per_replica)},
             },
             "startupProbe": probe(PROBE_PERIOD_SECONDS, startup_failures, 5),
             "readinessProbe": probe(PROBE_PERIOD_SECONDS, 3, 5),

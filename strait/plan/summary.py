@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 from strait.cost import CostEstimate
+from strait.gpu_labels import GPU_LABEL, POOL_LABEL
 from strait.plan.engine import PlanResult
 
 
@@ -11,10 +12,10 @@ def gpu_pools(plan: PlanResult) -> list[dict]:
     pools = []
     for r in plan.by_type("aws:eks/nodeGroup:NodeGroup"):
         labels = r.inputs.get("labels") or {}
-        if "strait.dev/gpu" not in labels:
+        if GPU_LABEL not in labels:
             continue
         sc = r.inputs.get("scalingConfig") or {}
-        pools.append({"pool": labels.get("strait.dev/pool"), "gpu": labels["strait.dev/gpu"],
+        pools.append({"pool": labels.get(POOL_LABEL), "gpu": labels[GPU_LABEL],
                       "instance_types": r.inputs.get("instanceTypes"), "capacity": r.inputs.get("capacityType"),
                       "min": int(sc.get("minSize", 0)), "desired": int(sc.get("desiredSize", 0)), "max": int(sc.get("maxSize", 0))})
     return pools

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from strait.cost import HOURS_PER_MONTH  # a month, in hours, as cloud bills count it
+from strait.gpu_labels import POOL_LABEL
 
 #: Where the runbooks live (docs/observability.md, one heading per alert).
 RUNBOOK_DOC = "docs/observability.md"
@@ -67,7 +68,7 @@ class RulesSpec:
     node_prices: tuple[NodePrice, ...] = ()
     monthly_budget_usd: float | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
-    pool_label: str = "strait.dev/pool"
+    pool_label: str = POOL_LABEL
     """Node label naming the GPU pool; kube-state-metrics exports it as ``label_strait_dev_pool``."""
 
 

@@ -17,6 +17,7 @@ import pulumi_random as random
 from components.k8s.common import GPU_TOLERATION, SCRAPER_LABEL
 from components.k8s.helm import helm_release, release_record
 from strait.catalog.charts import ChartPin
+from strait.gpu_labels import GPU_LABEL, POOL_LABEL
 from strait.naming import child
 from strait.render.dashboards import dump as dump_dashboard
 from strait.tags import k8s_labels
@@ -62,9 +63,9 @@ class MonitoringStackArgs:
     prometheus_storage_gib: int = 50
     grafana_storage_gib: int = 5
     storage_class: str = "gp3"
-    node_labels_for_cost: tuple[str, ...] = ("strait.dev/pool", "node.kubernetes.io/instance-type")
+    node_labels_for_cost: tuple[str, ...] = (POOL_LABEL, "node.kubernetes.io/instance-type")
     """Node labels kube-state-metrics exports in kube_node_labels (the cost recording rules join on them)."""
-    gpu_node_label: str = "strait.dev/gpu"
+    gpu_node_label: str = GPU_LABEL
 
 
 def kube_prometheus_stack_values(args: MonitoringStackArgs) -> dict:
