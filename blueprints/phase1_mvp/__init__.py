@@ -28,6 +28,7 @@ from strait.catalog import load_catalog
 from strait.catalog.charts import load_charts
 from strait.config import PROVIDER_SECRET
 from strait.config.checks import startup_budget_seconds
+from strait.engines import resolve_features
 from strait.naming import eks_cluster_name, s3_bucket_name
 from strait.gateway.spec import gateway_spec
 from strait.gpu_labels import GPU_LABEL
@@ -110,7 +111,9 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
             gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs,
             tensor_parallel_size=m.tensor_parallel_size, quantization=variant.vllm_quantization,
             kv_cache_dtype=m.kv_cache_dtype, enable_prefix_caching=m.enable_prefix_caching,
-            shutdown_timeout_seconds=m.shutdown_timeout_seconds)
+            shutdown_timeout_seconds=m.shutdown_timeout_seconds,
+            **dataclasses.asdict(resolve_features(cat.models[m.model], "vllm", tool_calling=m.tool_calling,
+                                                  reasoning=m.reasoning)))
         pw = random.RandomPassword(f"{key}-api-key", length=48, special=False, opts=random_opts)
         api_keys[key] = pulumi.Output.secret(pw.result)
         weights_per_gpu = variant.weights_gib / m.tensor_parallel_size

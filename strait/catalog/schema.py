@@ -80,6 +80,28 @@ class Mla(_Strict):
     qk_rope_head_dim: int
 
 
+EngineName = Literal["vllm", "sglang"]
+
+
+class EngineFeatures(Sourced):
+    """How one serving engine handles a model's tool calls and reasoning output.
+
+    Parser names must be registered in the pinned engine (tests/engines read the engine's own
+    registries: ``vllm/tool_parsers/__init__.py``, ``vllm/reasoning/__init__.py``, SGLang's
+    ``FunctionCallParser.ToolCallParserEnum`` and ``ReasoningParser.DetectorMap``).
+    """
+
+    tool_call_parser: str | None = Field(
+        default=None, description="Engine name of the tool-call parser. None: the model has no tool-call format the "
+        "engine parses, so tool calling stays off.")
+    reasoning_parser: str | None = Field(
+        default=None, description="Engine name of the reasoning parser that splits <think> output into "
+        "reasoning_content. None: not a reasoning model.")
+    chat_template: str | None = Field(
+        default=None, description="Chat template path inside the pinned engine image. None: the checkpoint's own "
+        "template (tokenizer_config.json) already renders tools.")
+
+
 class ModelArch(Sourced):
     """Architecture facts from the model's own config.json."""
 
@@ -94,6 +116,8 @@ class ModelArch(Sourced):
     torch_dtype: str
     mla: Mla | None = None
     variants: dict[str, Variant] = Field(description="Keyed by quantization name: bf16, awq, fp8, gptq-int4 ...")
+    engines: dict[EngineName, EngineFeatures] = Field(
+        default_factory=dict, description="Tool-call / reasoning support per serving engine. Absent engine: neither.")
 
 
 class KubernetesVersion(Sourced):

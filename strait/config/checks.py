@@ -108,6 +108,10 @@ def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog, r
                         f"use one of: {', '.join(sorted(cfg.gpu_pools)) or '(define gpu_pools first)'}"))
     if issues or arch is None or pool is None:
         return issues
+    from strait.engines import check_features  # tool calling / reasoning against the catalog (issue 9)
+
+    issues += check_features(path, m.model, arch, getattr(m, "engine", "vllm"), tool_calling=m.tool_calling,
+                             reasoning=m.reasoning)
     if arch.native_context < m.max_model_len:
         add(ConfigIssue(f"{path}.max_model_len", m.max_model_len,
                         f"exceeds the native context of {m.model} ({arch.native_context} tokens)",

@@ -109,6 +109,14 @@ class ModelConfig(StrictModel):
     startup_timeout_seconds: int | None = Field(
         None, ge=60, le=7200, description="Startup probe budget. Default: 5 min + 20 s per GiB of weights per GPU."
     )
+    tool_calling: bool | None = Field(
+        None, description="Serve OpenAI `tools` / `tool_choice` with the engine's tool-call parser for this model "
+        "(the catalog's `engines.<engine>.tool_call_parser`). true: required, an error if the catalog has no parser; "
+        "false: off, requests with `tools` get the engine's 400. Default: on where the catalog has a parser.")
+    reasoning: bool | None = Field(
+        None, description="Split the model's <think> output into `reasoning_content` with the engine's reasoning "
+        "parser (the catalog's `engines.<engine>.reasoning_parser`). true: required; false: off. Default: on where "
+        "the catalog has a parser.")
 
     @field_validator("tensor_parallel_size")
     @classmethod

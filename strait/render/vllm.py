@@ -32,6 +32,13 @@ class VllmSpec:
     load_format: str | None = "runai_streamer"
     """'runai_streamer' streams safetensors from S3 straight into GPU memory. None: vLLM's default."""
     port: int = VLLM_PORT
+    tool_call_parser: str | None = None
+    """vLLM tool-call parser (catalog ``engines.vllm``). None: no auto tool choice; vLLM answers a request
+    carrying ``tools`` with tool_choice auto with a 400."""
+    chat_template: str | None = None
+    """Chat template path inside the image. None: the checkpoint's own template."""
+    reasoning_parser: str | None = None
+    """vLLM reasoning parser: ``<think>`` output goes to ``reasoning_content``. None: off."""
 
 
 def render_vllm_args(spec: VllmSpec) -> list[str]:
@@ -54,6 +61,12 @@ def render_vllm_args(spec: VllmSpec) -> list[str]:
         args += ["--quantization", spec.quantization]
     if spec.load_format:
         args += ["--load-format", spec.load_format]
+    if spec.tool_call_parser:
+        args += ["--enable-auto-tool-choice", "--tool-call-parser", spec.tool_call_parser]
+    if spec.chat_template:
+        args += ["--chat-template", spec.chat_template]
+    if spec.reasoning_parser:
+        args += ["--reasoning-parser", spec.reasoning_parser]
     return args
 
 

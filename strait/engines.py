@@ -1,0 +1,62 @@
+"""What a serving engine turns on for one model: tool-call parser, reasoning parser, chat template.
+
+Pure: the catalog says what each engine supports per model (``models.yaml`` ``engines:``), the stack
+says what it wants (``models.<key>.tool_calling`` / ``reasoning``), and this module resolves the two
+into the values the renderers take. The parser names themselves are checked against the pinned
+engines' own registries in tests/engines/.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strait.catalog.schema import ModelArch
+from strait.config.errors import ConfigIssue
+
+
+
+@dataclass(frozen=True)
+class ServingFeatures:
+    tool_call_parser: str | None = None
+    reasoning_parser: str | None = None
+    chat_template: str | None = None
+
+
+def resolve_features(arch: ModelArch, engine: str, *, tool_calling: bool | None, reasoning: bool | None) -> ServingFeatures:
+    """The features to render. ``None`` in the stack means "on where the catalog has a parser"."""
+    f = arch.engines.get(engine)
+    if f is None:
+        return ServingFeatures()
+    tools = f.tool_call_parser if tool_calling is not False else None
+    return ServingFeatures(
+        tool_call_parser=tools,
+        reasoning_parser=f.reasoning_parser if reasoning is not False else None,
+        # The template exists for tool calls; without them the checkpoint's own is the better default.
+        chat_template=f.chat_template if tools else None,
+    )
+
+
+def check_features(path: str, model_key: str, arch: ModelArch, engine: str, *, tool_calling: bool | None,
+                   reasoning: bool | None) -> list[ConfigIssue]:
+    """A stack that asks for tool calling or reasoning on a model the engine cannot parse is an error."""
+    issues = []
+    f = arch.engines.get(engine)
+    if tool_calling and (f is None or not f.tool_call_parser):
+        able = _models_with(engine, "tool_call_parser")
+        issues.append(ConfigIssue(
+            f"{path}.tool_calling", True,
+            f"the catalog has no {engine} tool-call parser for {model_key}",
+            f"remove tool_calling (or set it to false), or serve a model with one: {', '.join(able)}"))
+    if reasoning and (f is None or not f.reasoning_parser):
+        able = _models_with(engine, "reasoning_parser")
+        issues.append(ConfigIssue(
+            f"{path}.reasoning", True,
+            f"{model_key} is not a reasoning model {engine} can parse, according to the catalog",
+            f"remove reasoning (or set it to false), or serve one of: {', '.join(able)}"))
+    return issues
+
+
+def _models_with(engine: str, attr: str) -> list[str]:
+    from strait.catalog import load_catalog
+
+    return sorted(k for k, a in load_catalog().models.items()
+                  if engine in a.engines and getattr(a.engines[engine], attr))
