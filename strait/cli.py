@@ -36,8 +36,11 @@ def _load_stack(args: argparse.Namespace):
     present = {k for k in SECRET_KEYS if k in raw}
     secret = {k for k in present if f"strait:{k}" in stack_cfg.secret_keys}
     offline_keys = set(PROVIDER_SECRET.values()) - present
+    prefix = "strait:"
     try:
-        cfg = validate_stack(raw, args.stack, secrets_set=secret | offline_keys, plaintext_secrets=present - secret)
+        cfg = validate_stack(raw, args.stack, secrets_set=secret | offline_keys, plaintext_secrets=present - secret,
+                             secret_paths={k[len(prefix):] for k in stack_cfg.secret_keys if k.startswith(prefix)},
+                             foreign={k: v for k, v in stack_cfg.values.items() if not k.startswith(prefix)})
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         raise _Exit(EXIT_CONFIG) from None
@@ -148,10 +151,18 @@ def _policy_reports(args, plan, cfg, cat, cost, out_dir: Path, problems: list[st
     for name, text in files.items():
         (out_dir / name).write_text(text)
     notes.append("")
-    notes.append(f"Policies: {len(mandatory)} mandatory, {len(events) - len(mandatory)} advisory violation(s) "
-                 f"({len(RULES)} policies; exit {code})")
+    # Advisory findings the stack file accepts (strait:accepted_advisories) are shown with their reason.
+    accepted = getattr(cfg, "accepted_advisories", None) or {}
+    is_accepted = lambda e: e["enforcementLevel"] == "advisory" and e["policyName"] in accepted  # noqa: E731
+    n_accepted = sum(1 for e in events if is_accepted(e))
+    notes.append(f"Policies: {len(mandatory)} mandatory, {len(events) - len(mandatory) - n_accepted} advisory "
+                 f"violation(s)" + (f", {n_accepted} accepted advisory finding(s)" if n_accepted else "")
+                 + f" ({len(RULES)} policies; exit {code})")
     for e in events:
-        notes.append(f"  [{e['enforcementLevel']}] {e['policyName']}: {' '.join(e['message'].split())}")
+        level = "advisory, accepted" if is_accepted(e) else e["enforcementLevel"]
+        notes.append(f"  [{level}] {e['policyName']}: {' '.join(e['message'].split())}")
+        if is_accepted(e):
+            notes.append(f"    accepted by the stack file: {' '.join(accepted[e['policyName']].split())}")
     if cost_diff is not None:
         notes.append(f"Cost change vs {args.compare_to}: ${cost_diff['diffTotalMonthlyCost']:+,.2f}/month expected, "
                      f"${cost_diff['diffTotalMonthlyCostMax']:+,.2f}/month at max size")

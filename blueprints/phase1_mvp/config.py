@@ -6,9 +6,11 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from strait.catalog import load_catalog
+from strait.config.advisories import AcceptedAdvisories
 from strait.config.checks import check_platform
 from strait.config.errors import issues_error
 from strait.config.observability import ObservabilityConfig, check_observability
+from strait.tags import aws_tag_issues
 from strait.config.sections import (
     AutoscalerConfig,
     ClusterConfig,
@@ -33,7 +35,9 @@ class Phase1Config(StrictModel):
         description="Billing owner; becomes the cost-center tag on every resource.",
     )
     monthly_budget_usd: float | None = Field(None, gt=0, description="GPU budget the spend policy checks. Default: no cap.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags, merged last onto every resource.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags, merged last onto every resource. "
+                                 "AWS limits apply: at most 50 per resource including Strait's own (so 35 here), keys "
+                                 "up to 128 and values up to 256 characters, no `aws:` prefix.")
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     gpu_pools: dict[Name, GpuPoolConfig] = Field(min_length=1, description="GPU node groups keyed by name.")
@@ -42,14 +46,14 @@ class Phase1Config(StrictModel):
     weight_cache: WeightCacheConfig = Field(default_factory=WeightCacheConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     autoscaler: AutoscalerConfig = Field(default_factory=AutoscalerConfig)
+    accepted_advisories: AcceptedAdvisories = Field(default_factory=dict)
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, v: dict[str, str]) -> dict[str, str]:
-        reserved = {"project", "stack", "blueprint", "component", "cost-center", "managed-by"}
-        clash = sorted(set(v) & reserved)
-        if clash:
-            raise ValueError(f"tags {clash} are set by Strait itself || remove them; use cost_center for cost-center")
+        issues = aws_tag_issues(v)
+        if issues:
+            raise issues_error(issues)
         return v
 
     @model_validator(mode="after")

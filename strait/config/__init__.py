@@ -5,12 +5,26 @@ offline plan, the CLI and the tests call exactly what ``__main__.py`` calls.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 from pydantic import ValidationError
 
-from strait.config.errors import MISSING, ConfigError, ConfigIssue, from_validation_error
+from strait.config.errors import (
+    MISSING,
+    NAMESPACE,
+    NOT_SHOWN,
+    SECRET,
+    ConfigError,
+    ConfigIssue,
+    _Shown,
+    did_you_mean,
+    from_validation_error,
+    looks_secret_name,
+    looks_secret_value,
+    reference_link,
+)
 from strait.config.observability import langfuse_secret_issues
 
 #: Keys that must be Pulumi secrets (`pulumi config set --secret strait:<key> ...`).
@@ -39,23 +53,51 @@ def parse_value(value: Any) -> Any:
     return value
 
 
+PLAIN_TEXT = _Shown("<plain text>")
+#: Size caps, checked before anything expensive: no real stack comes near them, and a file that does
+#: (100,000 tags) must fail in milliseconds rather than after minutes and gigabytes of validation.
+MAX_ITEMS = 1000
+MAX_STRING_CHARS = 65536
+MAX_DEPTH = 16
+#: Namespaces Strait accepts besides its own: Pulumi's (`pulumi:disable-default-providers`, `pulumi:tags`).
+OTHER_NAMESPACES = {"pulumi"}
+
+
 def validate_stack(raw: dict[str, Any], stack: str, *, secrets_set: set[str] | frozenset[str] = frozenset(),
-                   plaintext_secrets: set[str] | frozenset[str] = frozenset()):
+                   plaintext_secrets: set[str] | frozenset[str] = frozenset(),
+                   secret_paths: set[str] | frozenset[str] = frozenset(),
+                   foreign: Mapping[str, Any] | None = None):
     """Validate the ``strait:`` namespace of a stack.
 
     ``raw`` maps keys without the namespace to values; ``secrets_set`` names the secret keys that
-    are set (as secrets), ``plaintext_secrets`` those set in plain text by mistake.
-    Returns the blueprint's config model; raises ``ConfigError`` listing every issue.
+    are set (as secrets), ``plaintext_secrets`` those set in plain text by mistake. ``secret_paths``
+    names every key (known or not) whose value Pulumi holds as a secret; ``foreign`` maps the stack's
+    keys in other namespaces (``strat:monthly_budget_usd``) to their values.
+    Returns the blueprint's config model; raises ``ConfigError`` listing every issue. No error shows
+    the value of an unknown key, nor of a key that is, or looks like, a secret.
     """
+    scrub = _Scrubber(raw, foreign or {}, secret_paths)
+    try:
+        return _validate(raw, stack, secrets_set=secrets_set, plaintext_secrets=plaintext_secrets, foreign=foreign or {})
+    except ConfigError as exc:
+        raise ConfigError(stack, [scrub(i) for i in exc.issues]) from None
+
+
+def _validate(raw: dict[str, Any], stack: str, *, secrets_set, plaintext_secrets, foreign: Mapping[str, Any]):
     from blueprints.registry import CONFIG_MODELS
 
     secret_values = {k: v for k, v in raw.items() if k in SECRET_KEYS}
     raw = {k: parse_value(v) for k, v in raw.items() if k not in SECRET_KEYS}
     issues: list[ConfigIssue] = [
-        ConfigIssue(k, "<plain text>", "this key holds a credential but is not stored as a secret",
+        ConfigIssue(k, PLAIN_TEXT, "this key holds a credential but is not stored as a secret",
                     f"run `pulumi config set --secret strait:{k} <value>`")
         for k in sorted(plaintext_secrets)
     ]
+    fields = sorted({f for m in CONFIG_MODELS.values() for f in m.model_fields})
+    issues += namespace_issues(foreign, fields)
+    oversized = size_issues(raw)
+    if oversized:  # fail fast: validating 100,000 tags costs minutes
+        raise ConfigError(stack, issues + oversized)
     name = raw.get("blueprint", MISSING)
     model = CONFIG_MODELS.get(name) if isinstance(name, str) else None
     if model is None:
@@ -65,7 +107,7 @@ def validate_stack(raw: dict[str, Any], stack: str, *, secrets_set: set[str] | f
     try:
         cfg = model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(stack, issues + from_validation_error(exc, model)) from None
+        raise ConfigError(stack, issues + from_validation_error(exc, model, frozenset(SECRET_KEYS))) from None
     for tname, tier in cfg.gateway.tiers.items():
         for i, p in enumerate(tier.providers):
             key = PROVIDER_SECRET[p.provider]
@@ -80,6 +122,123 @@ def validate_stack(raw: dict[str, Any], stack: str, *, secrets_set: set[str] | f
     return cfg
 
 
+def namespace_issues(foreign: Mapping[str, Any], fields: list[str]) -> list[ConfigIssue]:
+    """Keys outside ``strait:`` would be silently ignored (default providers are disabled, so even
+    ``aws:region`` configures nothing): name each one, never showing its value."""
+    issues = []
+    known = sorted(set(fields) | set(SECRET_KEYS))
+    for full in sorted(foreign):
+        ns, _, key = full.partition(":")
+        if ns in OTHER_NAMESPACES or ns == NAMESPACE:
+            continue
+        target = key if key in known else (did_you_mean(key, known) or key)
+        if ns.lower() == NAMESPACE:
+            problem = (f"namespace '{ns}' is not '{NAMESPACE}' (config namespaces are case-sensitive), "
+                       "so Strait would never read this key")
+        elif did_you_mean(ns.lower(), [NAMESPACE], cutoff=0.6):
+            problem = f"unknown namespace '{ns}' (a typo of '{NAMESPACE}'?), so this key would be silently ignored"
+        else:
+            problem = (f"Strait reads no '{ns}:' keys: default providers are disabled and every provider is "
+                       "configured from strait:* keys, so this key would be silently ignored")
+            issues.append(ConfigIssue(full, NOT_SHOWN, problem, f"remove it; Strait's keys are listed in "
+                                      f"{reference_link(None, ())}", full_key=True))
+            continue
+        fix = f"rename it to {NAMESPACE}:{target}"
+        if looks_secret_name(key) or key in SECRET_KEYS:
+            fix += f" and store it with `pulumi config set --secret {NAMESPACE}:{target} <value>`"
+        issues.append(ConfigIssue(full, NOT_SHOWN, problem, fix, full_key=True))
+    return issues
+
+
+def size_issues(raw: Mapping[str, Any]) -> list[ConfigIssue]:
+    """Collections over MAX_ITEMS entries, strings over MAX_STRING_CHARS, nesting over MAX_DEPTH.
+
+    Walks at most MAX_ITEMS entries per level, so the check itself stays cheap on any input.
+    """
+    issues: list[ConfigIssue] = []
+
+    def walk(value: Any, path: str, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            issues.append(ConfigIssue(path, NOT_SHOWN, f"nested more than {MAX_DEPTH} levels deep",
+                                      f"flatten it; see {reference_link(None, ())}"))
+            return
+        if isinstance(value, (dict, list)):
+            if len(value) > MAX_ITEMS:
+                kind = "entries" if isinstance(value, dict) else "items"
+                issues.append(ConfigIssue(path, NOT_SHOWN, f"has {len(value):,} {kind}, more than Strait accepts "
+                                          f"anywhere ({MAX_ITEMS:,}); nothing was validated further",
+                                          "remove the extra entries (a generated file?)"))
+                return
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for k, v in items:
+                walk(v, f"{path}[{k}]" if isinstance(value, list) else f"{path}.{k}", depth + 1)
+        elif isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+            issues.append(ConfigIssue(path, NOT_SHOWN, f"is {len(value):,} characters long, more than Strait accepts "
+                                      f"anywhere ({MAX_STRING_CHARS:,})", "shorten it"))
+
+    if len(raw) > MAX_ITEMS:
+        return [ConfigIssue("(root)", NOT_SHOWN, f"the stack sets {len(raw):,} keys, more than {MAX_ITEMS:,}",
+                            "remove the extra keys")]
+    for key, value in raw.items():
+        walk(value, str(key), 1)
+    return issues
+
+
+def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
+    """Scalar leaves with their paths; oversized collections are skipped (size_issues refuses them unseen)."""
+    if isinstance(value, (dict, list)) and (len(value) > MAX_ITEMS or len(path) > MAX_DEPTH):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, (*path, str(k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaves(v, (*path, str(i)))
+    else:
+        yield path, value
+
+
+class _Scrubber:
+    """Hides secrets in issues: the value of any key that is secret, named like one, written in
+    ``secure:`` form or shaped like a credential; and any such string wherever it appears in text."""
+
+    MIN_SCRUB_CHARS = 6  # shorter strings would garble messages; no real credential is this short
+
+    def __init__(self, raw: Mapping[str, Any], foreign: Mapping[str, Any], secret_paths):
+        self.secret_tops = set(secret_paths) | set(SECRET_KEYS)
+        self.strings: set[str] = set()
+        values = {**{k: parse_value(v) for k, v in raw.items()}, **foreign}
+        for top, value in values.items():
+            for path, leaf in _leaves(value, (str(top),)):
+                if not isinstance(leaf, str) and not isinstance(leaf, (int, float)):
+                    continue
+                text = str(leaf)
+                if (path[0] in self.secret_tops or any(looks_secret_name(p) for p in path)
+                        or "secure" in path[1:] or looks_secret_value(text)):
+                    if len(text) >= self.MIN_SCRUB_CHARS:
+                        self.strings.add(text)
+
+    def hide_value(self, issue: ConfigIssue) -> bool:
+        if isinstance(issue.value, _Shown):
+            return False
+        parts = issue.path.replace("[", ".").replace("]", "").split(".")
+        if not issue.full_key and parts[0] in self.secret_tops:
+            return True
+        if any(looks_secret_name(p) for p in parts):
+            return True
+        text = json.dumps(issue.value, default=str) if not isinstance(issue.value, str) else issue.value
+        return looks_secret_value(issue.value) or any(s in text for s in self.strings)
+
+    def _text(self, text: str) -> str:
+        for s in sorted(self.strings, key=len, reverse=True):
+            text = text.replace(s, "<secret>")
+        return text
+
+    def __call__(self, issue: ConfigIssue) -> ConfigIssue:
+        value = SECRET if self.hide_value(issue) else issue.value
+        return dataclasses.replace(issue, value=value, problem=self._text(issue.problem), fix=self._text(issue.fix))
+
+
 def _gateway_secret_issues(cfg, secret_values: dict[str, Any], present: set[str] | frozenset[str]) -> list[ConfigIssue]:
     """A user-provided master key must be strong (the value is checked, never shown); spend
     tracking needs its database URL. Offline plans fill unset secrets with placeholders, which
@@ -91,7 +250,7 @@ def _gateway_secret_issues(cfg, secret_values: dict[str, Any], present: set[str]
     if isinstance(key, str) and not key.startswith(OFFLINE_PLACEHOLDER_PREFIX):
         problem = master_key_problem(key)
         if problem:
-            issues.append(ConfigIssue("litellm_master_key", "<secret>", f"the master key {problem}",
+            issues.append(ConfigIssue("litellm_master_key", SECRET, f"the master key {problem}",
                                       "unset it to have one generated, or set a strong one: "
                                       "`pulumi config set --secret strait:litellm_master_key sk-$(openssl rand -hex 32)`"))
     if getattr(cfg.gateway, "spend_tracking", False) and "litellm_database_url" not in present:
@@ -105,4 +264,5 @@ def _gateway_secret_issues(cfg, secret_values: dict[str, Any], present: set[str]
 OFFLINE_PLACEHOLDER_PREFIX = "offline-placeholder-"
 
 
-__all__ = ["ConfigError", "ConfigIssue", "PROVIDER_SECRET", "SECRET_KEYS", "parse_value", "validate_stack"]
+__all__ = ["ConfigError", "ConfigIssue", "PROVIDER_SECRET", "SECRET_KEYS", "parse_value", "validate_stack",
+           "namespace_issues", "size_issues"]

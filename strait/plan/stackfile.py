@@ -12,7 +12,109 @@ from strait.config.errors import NAMESPACE
 
 
 class StackFileError(Exception):
-    pass
+    """A project or stack file Strait cannot read; the message names the file, the line and a fix."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        self.problems = problems or []
+        if self.problems:
+            n = len(self.problems)
+            message = "\n".join([f"{message} ({n} error{'s' if n != 1 else ''}):", *(f"  - {p}" for p in self.problems)])
+        super().__init__(message)
+
+
+#: A stack file is a few kilobytes; anything past this is not one (and would take long to parse).
+MAX_FILE_BYTES = 256 * 1024
+#: Top-level keys of a Pulumi stack file (pulumi/pulumi sdk/go/common/workspace/project.go, ProjectStack).
+STACK_FILE_KEYS = ("config", "environment", "secretsprovider", "encryptedkey", "encryptionsalt")
+_EXAMPLE = "stacks/Pulumi.phase1-sg.yaml"
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe loading (libyaml when present) that records duplicate keys instead of letting the last one win."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicates: list[tuple[Any, int, int]] = []
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: SafeConstructor reports it
+                continue
+            if first != key_node.start_mark.line + 1:
+                self.duplicates.append((key, first, key_node.start_mark.line + 1))
+        return super().construct_mapping(node, deep)
+
+
+_YAML_HINTS = (
+    ("mapping values are not allowed", "a value that contains ': ' must be quoted, or the key is indented wrongly; "
+                                       "quote the value or line the key up with its siblings"),
+    ("(a tab character)", "YAML indents with spaces only; replace the tab with spaces"),
+    ("could not find expected ':'", "every key needs ': ' and a value; check this line and the one before it for a "
+                                    "missing colon or an unclosed quote"),
+    ("did not find expected key", "a line is indented less or more than its siblings; line the keys up"),
+    ("did not find expected '-' indicator", "a list item is indented differently from the others; line them up"),
+    ("found unexpected end of stream", "a quote or bracket is never closed; close it"),
+    ("while scanning a quoted scalar", "a quote is never closed; close it"),
+    ("found undefined alias", "an *alias names no &anchor; define the anchor or write the value out"),
+    ("could not determine a constructor", "YAML tags such as !!python/... are not allowed; write a plain value"),
+)
+
+
+def read_yaml(path: Path, shown: str) -> Any:
+    """Parse one YAML file strictly: UTF-8 only, no duplicate keys, errors with line numbers and a fix."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise StackFileError(f"{shown} is {size:,} bytes, more than a stack file can be ({MAX_FILE_BYTES:,}). "
+                                 "Fix: a stack file holds a few kilobytes of settings; remove what was generated "
+                                 "into it (100,000 tags?)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StackFileError(f"cannot read {shown}: {exc.strerror}. Fix: check the path and its permissions") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise StackFileError(f"{shown} line {line}, column {col}: byte 0x{data[exc.start]:02x} is not UTF-8. "
+                             "Fix: save the file as UTF-8 (Latin-1 or Windows-1252 text is the usual cause)") from None
+    loader = _StrictLoader(text)
+    try:
+        doc = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        if mark and text.splitlines()[mark.line:mark.line + 1] and "\t" in text.splitlines()[mark.line][:mark.column + 1]:
+            what += " (a tab character)"
+        fix = next((h for k, h in _YAML_HINTS if k in what), "check the indentation and quoting of this line and the "
+                   "one before it; quote values that contain ': ', ' #' or start with a special character")
+        raise StackFileError(f"{shown}{where}: not valid YAML ({what}). Fix: {fix}") from None
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{shown}: not valid YAML ({exc}). Fix: check the file is a YAML document") from None
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise StackFileError(f"Invalid {shown}", [
+            f"line {again}: key {key!r} repeats the key at line {first}; YAML would silently keep only the last. "
+            "Fix: keep one of them" for key, first, again in loader.duplicates])
+    return doc
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "empty"
+    return f"a {type(value).__name__} ({value!r})" if isinstance(value, (int, float, bool)) else "a single value"
 
 
 @dataclass(frozen=True)
@@ -49,7 +151,8 @@ def find_project_dir(start: Path | None = None) -> Path:
     for d in (here, *here.parents):
         if (d / "Pulumi.yaml").is_file():
             return d
-    raise StackFileError(f"no Pulumi.yaml in {here} or any parent; run from a Strait project (or pass --project-dir)")
+    raise StackFileError(f"no Pulumi.yaml in {here} or any parent. Fix: run from a Strait project, or pass "
+                         "--project-dir with the folder that holds Pulumi.yaml")
 
 
 def placeholder_secret(key: str) -> str:
@@ -70,32 +173,86 @@ def with_placeholders(cfg: StackConfig, keys: list[str]) -> StackConfig:
                        secret_keys=frozenset(secret_keys), placeholders=tuple(sorted(set(cfg.placeholders) | set(filled))))
 
 
+def _project(project_dir: Path) -> dict[str, Any]:
+    if not project_dir.is_dir():
+        raise StackFileError(f"--project-dir {project_dir} is not a folder. Fix: pass the folder that holds Pulumi.yaml")
+    if not (project_dir / "Pulumi.yaml").is_file():
+        raise StackFileError(f"no Pulumi.yaml in {project_dir}. Fix: pass --project-dir the folder that holds "
+                             "Pulumi.yaml (the root of the Strait checkout), or leave it out to search upwards "
+                             "from the current folder")
+    proj = read_yaml(project_dir / "Pulumi.yaml", "Pulumi.yaml")
+    if not isinstance(proj, dict) or not isinstance(proj.get("name"), str):
+        raise StackFileError("Pulumi.yaml is not a Pulumi project file (it needs a mapping with `name:`). Fix: "
+                             "restore it from the Strait checkout")
+    return proj
+
+
 def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
-    proj = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
-    project = proj.get("name", "project")
-    stack_dir = project_dir / proj.get("stackConfigDir", ".")
+    proj = _project(project_dir)
+    project = proj["name"]
+    stack_dir = project_dir / str(proj.get("stackConfigDir", "."))
     path = stack_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stack_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"no stack file {path.relative_to(project_dir)}; known stacks: {', '.join(known) or '(none)'}")
     values: dict[str, Any] = {}
-    for key, decl in (proj.get("config") or {}).items():
-        full = key if ":" in key else f"{project}:{key}"
-        if isinstance(decl, dict) and ("value" in decl or "default" in decl):
-            values[full] = decl.get("value", decl.get("default"))
-        elif not isinstance(decl, dict):
-            values[full] = decl
-    try:
-        stack_doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise StackFileError(f"{path.relative_to(project_dir)} is not valid YAML: {exc}") from None
-    secret_keys, placeholders = set(), []
-    for key, value in (stack_doc.get("config") or {}).items():
-        full = key if ":" in key else f"{project}:{key}"
+    project_config = proj.get("config") or {}
+    if isinstance(project_config, dict):
+        for key, decl in project_config.items():
+            full = key if ":" in key else f"{project}:{key}"
+            if isinstance(decl, dict) and ("value" in decl or "default" in decl):
+                values[full] = decl.get("value", decl.get("default"))
+            elif not isinstance(decl, dict):
+                values[full] = decl
+    shown = str(path.relative_to(project_dir))
+    stack_doc = read_yaml(path, shown)
+    config = _config_section(stack_doc, shown)
+    secret_keys, problems = set(), []
+    for key, value in config.items():
+        if not isinstance(key, str) or key.count(":") != 1 or not all(key.split(":")):
+            fix = (f"write it as {NAMESPACE}:{key}" if isinstance(key, str) and ":" not in key
+                   else f"write keys as {NAMESPACE}:<name>")
+            problems.append(f"config key {str(key)!r} is not of the form <namespace>:<name>, which Pulumi requires. "
+                            f"Fix: {fix}")
+            continue
         if isinstance(value, dict) and set(value) == {"secure"}:
             # We cannot decrypt without the stack's secrets provider; use a placeholder, still a secret.
-            value = placeholder_secret(full.split(":", 1)[1])
-            secret_keys.add(full)
-        values[full] = value
+            value = placeholder_secret(key.split(":", 1)[1])
+            secret_keys.add(key)
+        values[key] = value
+    if problems:
+        raise StackFileError(f"Invalid {shown}", problems)
     return StackConfig(project=project, stack=stack, project_dir=project_dir, values=values,
-                       secret_keys=frozenset(secret_keys), placeholders=tuple(sorted(placeholders)))
+                       secret_keys=frozenset(secret_keys), placeholders=())
+
+
+def _config_section(doc: Any, shown: str) -> dict[str, Any]:
+    """The ``config:`` mapping of a stack file, or an error that says what the file holds instead."""
+    layout = (f"Fix: start the file with a `config:` line and indent `{NAMESPACE}:<key>: <value>` lines under it, "
+              f"as in {_EXAMPLE}")
+    if not isinstance(doc, dict):
+        raise StackFileError(f"{shown} is {_kind(doc)}, not a mapping with a `config:` section. {layout}")
+    problems = []
+    stray = sorted(str(k) for k in doc if k not in STACK_FILE_KEYS)
+    namespaced = [k for k in stray if ":" in k]
+    if namespaced:
+        problems.append(f"{', '.join(namespaced)} {'is' if len(namespaced) == 1 else 'are'} at the top level of the file, "
+                        "outside the `config:` wrapper, so Pulumi would not read "
+                        f"{'it' if len(namespaced) == 1 else 'them'}. Fix: put a `config:` line first and indent "
+                        f"{'this key' if len(namespaced) == 1 else 'these keys'} under it")
+    for k in (k for k in stray if ":" not in k):
+        problems.append(f"unknown top-level key {k!r}; a stack file holds only {', '.join(STACK_FILE_KEYS)}. "
+                        "Fix: remove it, or move it under `config:` as "
+                        f"{NAMESPACE}:{k}")
+    config = doc.get("config")
+    if "config" not in doc:
+        if not namespaced:
+            problems.append(f"no `config:` section. {layout}")
+    elif isinstance(config, list):
+        problems.append("`config:` is a list (its entries start with '- '), not a mapping. Fix: remove the '- ' so "
+                        f"that each line reads `{NAMESPACE}:<key>: <value>`")
+    elif not isinstance(config, dict):
+        problems.append(f"`config:` is {_kind(config)}, not a mapping. {layout}")
+    if problems:
+        raise StackFileError(f"Invalid {shown}", problems)
+    return config

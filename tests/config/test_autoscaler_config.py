@@ -35,7 +35,7 @@ CASES = {
         "Fix: use true or false."),
     "misspelt key": (
         {"scale_down": 5},
-        "strait:autoscaler.scale_down = 5: unknown key 'scale_down'. Fix: remove it or correct its spelling; "
+        "strait:autoscaler.scale_down = <not shown>: unknown key 'scale_down'. Fix: remove it or correct its spelling; "
         "allowed keys here: enabled, scale_down_unneeded_minutes."),
 }
 

@@ -38,7 +38,8 @@ def pool(**kw):
 CASES = {
     "unknown top-level key": (
         lambda r: r.update(regoin="ap-southeast-1"),
-        "strait:regoin = 'ap-southeast-1': unknown key 'regoin'. Fix: remove it or correct its spelling; "
+        "strait:regoin = <not shown>: unknown key 'regoin'. Fix: did you mean 'region'? remove it or correct its "
+        "spelling; "
         f"allowed keys here: {', '.join(sorted(Phase1Config.model_fields))}."),
     "wrong type": (
         model(replicas="two"),
@@ -139,6 +140,6 @@ def test_a_credential_in_plain_text_is_refused_without_echoing_it():
     errors = _errors(lambda r: r.update(anthropic_api_key="sk-ant-live-123"), secrets=frozenset(),
                      plaintext={"anthropic_api_key"})
     assert errors == [
-        "strait:anthropic_api_key = '<plain text>': this key holds a credential but is not stored as a secret. "
+        "strait:anthropic_api_key = <plain text>: this key holds a credential but is not stored as a secret. "
         "Fix: run `pulumi config set --secret strait:anthropic_api_key <value>`."]
     assert "sk-ant-live-123" not in "\n".join(errors)

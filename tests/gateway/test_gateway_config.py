@@ -48,7 +48,8 @@ CASES = {
          "Fix: use one of: commercial."]),
     "unknown routing key": (
         lambda r: r["gateway"]["routing"].update(ladr=["self-hosted"]),
-        ["strait:gateway.routing.ladr = [\"self-hosted\"]: unknown key 'ladr'. Fix: remove it or correct its spelling; "
+        ["strait:gateway.routing.ladr = <not shown>: unknown key 'ladr'. Fix: did you mean 'ladder'? remove it or "
+         "correct its spelling; "
          "allowed keys here: auto_model, chars_per_token, default_completion_tokens, ladder, large_max_tokens, "
          "long_context_tier, long_prompt_tokens, many_tools, reasoning_cue_weight, reasoning_cues."]),
     "spend tracking without its database": (
@@ -76,8 +77,8 @@ def test_a_weak_master_key_is_refused_without_showing_it(key, problem):
     with pytest.raises(ConfigError) as exc:
         validate_stack(raw, "phase1-sg", secrets_set=PROVIDER_KEYS | {"litellm_master_key"})
     text = exc.value.render()
-    assert f"strait:litellm_master_key = '<secret>': the master key {problem}." in text
-    assert key not in text.replace("'<secret>'", "")
+    assert f"strait:litellm_master_key = <secret>: the master key {problem}." in text
+    assert key not in text.replace("<secret>", "")
 
 
 def test_a_strong_master_key_and_the_offline_placeholder_pass():
