@@ -16,6 +16,14 @@ from strait.plan.records import ResourceRecord
 
 SECRET_MASK = "[secret]"
 ACCOUNT = "123456789012"
+#: The GCP project the offline plan pretends to deploy into (stacks name their own ``gcp_project``).
+GCP_PROJECT = "strait-offline"
+#: A fake PEM (base64), the shape GKE returns in masterAuth.clusterCaCertificate.
+_FAKE_CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm1vY2sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
+
+
+def _fake_id(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
 def _fake_id(name: str) -> str:
@@ -23,8 +31,9 @@ def _fake_id(name: str) -> str:
 
 
 class StraitMocks(pulumi.runtime.Mocks):
-    def __init__(self, region: str = "ap-southeast-1"):
+    def __init__(self, region: str = "ap-southeast-1", gcp_region: str = "asia-southeast1"):
         self.region = region
+        self.gcp_region = gcp_region
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         t, name, inputs = args.typ, args.name, dict(args.inputs)
@@ -57,6 +66,9 @@ class StraitMocks(pulumi.runtime.Mocks):
         elif t == "random:index/randomPassword:RandomPassword":
             # Deterministic and recognisable, so the leak check can look for it in every output.
             state["result"] = rpc.wrap_rpc_secret(f"mock-random-{name}-{_fake_id(name)}")
+        elif t.startswith("gcp:"):
+            rid, gcp_state = _gcp_state(t, name, inputs, self.gcp_region)
+            state.update(gcp_state)
         elif t.startswith("kubernetes:") and not t.startswith("kubernetes:helm"):
             meta = dict(inputs.get("metadata") or {})
             meta.setdefault("name", name)
@@ -70,6 +82,40 @@ class StraitMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region}
         return {}
+
+
+def _gcp_state(t: str, name: str, inputs: dict, region: str) -> tuple[str, dict]:
+    """What the Google provider computes for the GCP types Strait creates (ids, emails, endpoints, URLs)."""
+    project = inputs.get("project") or GCP_PROJECT
+    phys = inputs.get("name") or name
+    state: dict[str, Any] = {"project": project}
+    if t == "gcp:container/cluster:Cluster":
+        loc = inputs.get("location") or region
+        rid = f"projects/{project}/locations/{loc}/clusters/{phys}"
+        private = (inputs.get("privateClusterConfig") or {}).get("enablePrivateEndpoint", False)
+        state.update(name=phys, endpoint="172.16.0.2" if private else "34.87.0.10",
+                     masterAuth={"clusterCaCertificate": _FAKE_CA}, selfLink=f"https://container.googleapis.com/v1/{rid}",
+                     labelFingerprint=_fake_id(name)[:8])
+    elif t == "gcp:container/nodePool:NodePool":
+        rid = f"{inputs.get('cluster', 'cluster')}/nodePools/{phys}"
+        state.update(name=phys, instanceGroupUrls=[f"https://www.googleapis.com/compute/v1/projects/{project}/zones/"
+                                                   f"{region}-a/instanceGroupManagers/gke-{phys}-{_fake_id(name)[:8]}-grp"])
+    elif t == "gcp:serviceaccount/account:Account":
+        email = f"{inputs.get('accountId', name)}@{project}.iam.gserviceaccount.com"
+        rid = f"projects/{project}/serviceAccounts/{email}"
+        state.update(email=email, member=f"serviceAccount:{email}", name=rid, uniqueId=str(int(_fake_id(name), 16)))
+    elif t == "gcp:storage/bucket:Bucket":
+        rid = phys
+        state.update(name=phys, url=f"gs://{phys}", selfLink=f"https://www.googleapis.com/storage/v1/b/{phys}")
+    elif t in ("gcp:compute/network:Network", "gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Router"):
+        kind = {"gcp:compute/network:Network": "global/networks",
+                "gcp:compute/subnetwork:Subnetwork": f"regions/{inputs.get('region') or region}/subnetworks",
+                "gcp:compute/router:Router": f"regions/{inputs.get('region') or region}/routers"}[t]
+        rid = f"projects/{project}/{kind}/{phys}"
+        state.update(name=phys, selfLink=f"https://www.googleapis.com/compute/v1/{rid}")
+    else:
+        rid = f"{phys}-{_fake_id(t + name)}"
+    return rid, state
 
 
 def mask_secrets(value: Any) -> tuple[Any, bool]:

@@ -1,0 +1,1 @@
+"""Google Cloud side of the cloud boundary: network, GKE cluster, GPU node pools, GCS weight cache, platform."""
