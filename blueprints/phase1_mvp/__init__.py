@@ -33,11 +33,26 @@ from strait.naming import eks_cluster_name, s3_bucket_name
 from strait.gateway.spec import gateway_spec
 from strait.gpu_labels import GPU_LABEL
 from strait.render.litellm import PROVIDER_KEY_ENV, key_env_for
+from strait.render.netpol import Allow, cidr_peer, public_https, tcp
 from strait.render.vllm import VllmSpec
 
 BLUEPRINT = "phase1_mvp"
 SERVING_NS = "strait-serving"
-GATEWAY_NS = "strait-gateway"
+GATEWAY_NS = obs.GATEWAY_NS  # Langfuse admits traces from it
+POSTGRES_PORT = 5432
+
+
+def gateway_egress(cfg: Phase1Config, servers: list[Allow], tracing: obs.Tracing | None) -> tuple[Allow, ...]:
+    """Where the gateway may connect (NetworkPolicy): its model servers, commercial APIs on HTTPS, the trace
+    collector, and its database in the VPC."""
+    out = list(servers)
+    if any(p for t in cfg.gateway.tiers.values() for p in t.providers):
+        out.append(public_https("commercial APIs"))
+    if tracing is not None:
+        out.extend(tracing.egress)
+    if cfg.gateway.spend_tracking:
+        out.append(Allow((cidr_peer(cfg.network.cidr),), tcp(POSTGRES_PORT), "spend-tracking Postgres in the VPC"))
+    return tuple(out)
 
 
 def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
@@ -56,7 +71,7 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
     cluster = EksCluster("cluster", EksClusterArgs(
         cluster_name=cluster_name, kubernetes_version=cfg.cluster.kubernetes_version, vpc_id=net.vpc_id,
         private_subnet_ids=net.private_subnet_ids, system_instance_type=cfg.cluster.system_instance_type,
-        system_nodes=cfg.cluster.system_nodes, api_public_cidrs=cfg.cluster.api_public_cidrs,
+        system_nodes=cfg.cluster.system_nodes, api_public_cidrs=cfg.cluster.api_public_cidrs, vpc_cidr=cfg.network.cidr,
         tags=ctx.tags("cluster")), region=cfg.region, opts=aws_opts)
     k8s_opts = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     both_opts = pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": cluster.provider})
@@ -124,7 +139,8 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
             cpu_request=max(1, math.floor(smallest.vcpu * 0.75)), memory_request_gib=max(8, math.floor(smallest.memory_gib * 0.75)),
             startup_timeout_seconds=m.startup_timeout_seconds or startup_budget_seconds(weights_per_gpu),
             weights_ready_uri=f"s3://{bucket}/{prefix}/{COMPLETE_MARKER}", wait_image=cat.image("aws-cli"),
-            aws_region=cfg.region, max_surge=1 if pool.max_size > m.replicas else 0, client_namespaces=(GATEWAY_NS,)),
+            aws_region=cfg.region, max_surge=1 if pool.max_size > m.replicas else 0, client_namespaces=(GATEWAY_NS,),
+            egress=cache.reader_egress),
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[serving_ns, cache])))
 
     gw_spec = gateway_spec(cfg.gateway, cfg.models, {mk: servers[mk].url for mk in cfg.models})
@@ -154,10 +170,12 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
         replicas=cfg.gateway.replicas, cpu_request=cfg.gateway.cpu_request, memory_request=cfg.gateway.memory_request,
         memory_limit=cfg.gateway.memory_limit, redis_image=cat.image("valkey") if redis_password is not None else None,
         redis_password=redis_password,
-        database_url=secrets.get("litellm_database_url") if cfg.gateway.spend_tracking else None),
+        database_url=secrets.get("litellm_database_url") if cfg.gateway.spend_tracking else None,
+        client_namespaces=tuple(cfg.gateway.client_namespaces),
+        egress=gateway_egress(cfg, [s.client_egress for _, s in sorted(servers.items())], tracing)),
         opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[gateway_ns])))
     monitoring = obs.build_monitoring(cfg, cat, serving_ns=SERVING_NS, gateway_ns=GATEWAY_NS, gateway_name="litellm",
-                                      master_key=master_key, has_gpu_nodes=bool(pools), opts=obs_opts)
+                                      has_gpu_nodes=bool(pools), cluster=cluster, opts=obs_opts)
 
     return {
         "cluster_name": cluster.cluster_name,

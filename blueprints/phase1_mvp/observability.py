@@ -8,6 +8,8 @@ import pulumi
 
 from blueprints.loader import StackSecrets
 from blueprints.phase1_mvp.config import Phase1Config
+from components.aws.eks_cluster import EksCluster
+from components.aws.weight_cache import POD_IDENTITY_AGENT, S3_HTTPS
 from components.context import StackContext
 from components.k8s.observability.langfuse import Langfuse, LangfuseArgs
 from components.k8s.observability.monitoring import MonitoringStack, MonitoringStackArgs, ScrapeTarget
@@ -15,11 +17,13 @@ from strait.catalog import Catalog
 from strait.catalog.charts import load_charts
 from strait.gpu_labels import POOL_LABEL
 from strait.naming import s3_bucket_name
+from strait.render.netpol import Allow, public_https
 from strait.render.alerts import ModelTarget, NodePrice, RulesSpec, Thresholds, render_rule_groups
 from strait.render.dashboards import DashboardSpec, render_dashboards
 
 MONITORING_NS = "strait-monitoring"
 LANGFUSE_NS = "strait-langfuse"
+GATEWAY_NS = "strait-gateway"
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class Tracing:
 
     callback: str
     env: dict[str, pulumi.Input[str]]
+    egress: tuple[Allow, ...] = ()
+    """What the gateway's NetworkPolicy must allow to deliver traces."""
 
 
 def self_hosted_tiers(cfg: Phase1Config) -> tuple[str, ...]:
@@ -65,7 +71,8 @@ def build_tracing(cfg: Phase1Config, secrets: StackSecrets, ctx: StackContext, c
     if lf.mode == "external":
         return Tracing(callback=lf.callback, env={"LANGFUSE_HOST": lf.host,
                                                   "LANGFUSE_PUBLIC_KEY": secrets.get("langfuse_public_key"),
-                                                  "LANGFUSE_SECRET_KEY": secrets.get("langfuse_secret_key")})
+                                                  "LANGFUSE_SECRET_KEY": secrets.get("langfuse_secret_key")},
+                       egress=(public_https("external Langfuse"),))
     charts = load_charts()
     project, stack = pulumi.get_project(), pulumi.get_stack()
     langfuse = Langfuse("langfuse", LangfuseArgs(
@@ -73,27 +80,27 @@ def build_tracing(cfg: Phase1Config, secrets: StackSecrets, ctx: StackContext, c
         region=cfg.region, langfuse=charts["langfuse"], cert_manager=charts["cert-manager"],
         clickhouse_operator=charts["clickhouse-operator"], clickhouse_storage_gib=lf.clickhouse_storage_gib,
         postgres_storage_gib=lf.postgres_storage_gib, trace_retention_days=lf.trace_retention_days,
-        force_destroy=cfg.weight_cache.force_destroy, tags=ctx.tags("langfuse")), opts=opts)
+        force_destroy=cfg.weight_cache.force_destroy, tags=ctx.tags("langfuse"),
+        client_namespaces=(GATEWAY_NS,), egress=(POD_IDENTITY_AGENT, S3_HTTPS)), opts=opts)
     return Tracing(callback=lf.callback, env={"LANGFUSE_HOST": langfuse.host, "LANGFUSE_PUBLIC_KEY": langfuse.public_key,
-                                              "LANGFUSE_SECRET_KEY": langfuse.secret_key})
+                                              "LANGFUSE_SECRET_KEY": langfuse.secret_key},
+                   egress=(langfuse.client_egress,))
 
 
 def build_monitoring(cfg: Phase1Config, cat: Catalog, *, serving_ns: str, gateway_ns: str, gateway_name: str,
-                     master_key: pulumi.Input[str], has_gpu_nodes: bool,
-                     opts: pulumi.ResourceOptions) -> MonitoringStack | None:
+                     has_gpu_nodes: bool, cluster: EksCluster, opts: pulumi.ResourceOptions) -> MonitoringStack | None:
     o = cfg.observability
     if not o.enabled:
         return None
     charts = load_charts()
-    # LiteLLM keeps /metrics behind a key unless metrics_require_auth is off (gateway section).
-    require_auth = getattr(cfg.gateway, "metrics_require_auth", True)
+    # LiteLLM's own metrics port serves /metrics without a key, and NetworkPolicy admits only Prometheus
+    # to it: no LiteLLM key is ever given to the monitoring stack (docs/network-policies.md).
     targets = [
         ScrapeTarget(name="model-servers", namespace=serving_ns, port="http",
                      match_labels={"app.kubernetes.io/component": "model-server"},
                      service_label_to_target={POOL_LABEL: "pool"}),
-        ScrapeTarget(name="litellm", namespace=gateway_ns, port="http", interval="30s",
-                     match_labels={"app.kubernetes.io/name": "litellm", "app.kubernetes.io/instance": gateway_name},
-                     bearer_token=master_key if require_auth else None),
+        ScrapeTarget(name="litellm", namespace=gateway_ns, port="metrics", interval="30s",
+                     match_labels={"app.kubernetes.io/name": "litellm", "app.kubernetes.io/instance": gateway_name}),
     ]
     return MonitoringStack("monitoring", MonitoringStackArgs(
         namespace=MONITORING_NS, kube_prometheus_stack=charts["kube-prometheus-stack"],
@@ -102,4 +109,5 @@ def build_monitoring(cfg: Phase1Config, cat: Catalog, *, serving_ns: str, gatewa
         dashboards=render_dashboards(DashboardSpec(self_hosted_tiers=self_hosted_tiers(cfg),
                                                    monthly_budget_usd=cfg.monthly_budget_usd)),
         targets=targets, retention_days=o.retention_days, prometheus_storage_gib=o.prometheus_storage_gib,
-        grafana_storage_gib=o.grafana_storage_gib), opts=opts)
+        grafana_storage_gib=o.grafana_storage_gib, api_server_egress=cluster.api_server_egress,
+        node_metrics_egress=cluster.node_metrics_egress, webhook_ingress=cluster.webhook_ingress), opts=opts)

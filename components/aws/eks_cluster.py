@@ -1,6 +1,7 @@
 """An EKS cluster: control plane, system node group, core add-ons, Pod Identity, and its Kubernetes provider."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -11,6 +12,7 @@ import pulumi_kubernetes as k8s
 from components.aws.iam import assume_role_policy, managed, pod_identity_trust
 from strait.gpu_labels import POOL_LABEL, SYSTEM_POOL
 from strait.naming import child, iam_role_name
+from strait.render.netpol import Allow, cidr_peer, tcp
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +29,29 @@ class EksClusterArgs:
     """Desired and minimum size of the system node group; max is one more."""
     api_public_cidrs: list[str] = field(default_factory=list)
     """CIDRs that may reach the public API endpoint. Default: none; the endpoint is private only."""
+    vpc_cidr: str = "10.40.0.0/16"
+    """The VPC's CIDR: nodes and the control plane's ENIs live in it (NetworkPolicy peers for the API server
+    and kubelets). Default: the network section's default."""
+
+
+#: IMDSv2 only, hop limit 1: pods get AWS credentials from Pod Identity, never from the node's role.
+IMDS_V2_HOP_1 = {"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1}
+#: The vpc-cni add-on's network-policy agent enforces NetworkPolicies (off by default; without it every
+#: policy Strait renders is ignored). Key from the add-on's configuration schema (amazon-vpc-cni-k8s
+#: charts/aws-vpc-cni/values.yaml, `enableNetworkPolicy`; `aws eks describe-addon-configuration`).
+VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
+KUBELET_PORT = 10250
+NODE_EXPORTER_PORT = 9100
+
+
+def service_cidr_for(vpc_cidr: str) -> str:
+    """The Service CIDR EKS picks when none is given: 172.20.0.0/16 for a VPC in 10.0.0.0/8, else
+    10.100.0.0/16 (EKS API reference, KubernetesNetworkConfigRequest.serviceIpv4Cidr). Stated explicitly so
+    NetworkPolicies can name the API server's ClusterIP."""
+    import ipaddress
+
+    return "172.20.0.0/16" if ipaddress.ip_network(vpc_cidr).subnet_of(ipaddress.ip_network("10.0.0.0/8")) \
+        else "10.100.0.0/16"
 
 
 def render_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
@@ -77,6 +102,7 @@ class EksCluster(pulumi.ComponentResource):
                 "endpoint_public_access": bool(args.api_public_cidrs),
                 **({"public_access_cidrs": list(args.api_public_cidrs)} if args.api_public_cidrs else {}),
             },
+            kubernetes_network_config={"service_ipv4_cidr": service_cidr_for(args.vpc_cidr)},
             encryption_config={"resources": ["secrets"], "provider": {"key_arn": secrets_key.arn}},
             enabled_cluster_log_types=["api", "audit", "authenticator"],
             tags=tags,
@@ -90,6 +116,14 @@ class EksCluster(pulumi.ComponentResource):
             for p in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly",
                       "AmazonSSMManagedInstanceCore")
         ]
+        # The gateway, Langfuse and Prometheus run here: same metadata hardening as the GPU pools.
+        system_lt = aws.ec2.LaunchTemplate(
+            child(name, "system-lt"),
+            block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
+                "volume_size": 50, "volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"}}],
+            metadata_options=IMDS_V2_HOP_1,
+            tag_specifications=[{"resource_type": "instance", "tags": tags}, {"resource_type": "volume", "tags": tags}],
+            tags=tags, opts=o)
         system = aws.eks.NodeGroup(
             child(name, "system"),
             cluster_name=cluster.name,
@@ -99,7 +133,8 @@ class EksCluster(pulumi.ComponentResource):
             ami_type="AL2023_x86_64_STANDARD",
             capacity_type="ON_DEMAND",
             instance_types=[args.system_instance_type],
-            disk_size=50,
+            # The disk size lives in the launch template (EKS rejects disk_size with one).
+            launch_template={"id": system_lt.id, "version": system_lt.latest_version.apply(str)},
             scaling_config={"min_size": args.system_nodes, "desired_size": args.system_nodes, "max_size": args.system_nodes + 1},
             update_config={"max_unavailable": 1},
             labels={POOL_LABEL: SYSTEM_POOL},
@@ -109,7 +144,9 @@ class EksCluster(pulumi.ComponentResource):
         addon_opts = pulumi.ResourceOptions(parent=self, depends_on=[system])
         for addon in ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"):
             aws.eks.Addon(child(name, addon), cluster_name=cluster.name, addon_name=addon,
-                          resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=addon_opts)
+                          resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=addon_opts,
+                          **({"configuration_values": json.dumps(VPC_CNI_CONFIGURATION, sort_keys=True)}
+                             if addon == "vpc-cni" else {}))
         # EBS CSI driver: the weight-seeding Job stages checkpoints on a gp3 ephemeral volume.
         ebs_role = aws.iam.Role(child(name, "ebs-csi"), name=iam_role_name(args.cluster_name, "ebs-csi"),
                                 assume_role_policy=pod_identity_trust(), tags=tags, opts=o)
@@ -131,5 +168,15 @@ class EksCluster(pulumi.ComponentResource):
         self.cluster_name = cluster.name
         self.node_role_arn = node_role.arn
         self.endpoint = cluster.endpoint
+        service_cidr = service_cidr_for(args.vpc_cidr)
+        #: Egress to the API server: its ClusterIP (kubernetes.default, before kube-proxy's DNAT) and the
+        #: control plane's ENIs in the VPC.
+        self.api_server_egress = Allow((cidr_peer(args.vpc_cidr), cidr_peer(service_cidr)), tcp(443),
+                                       "the Kubernetes API server")
+        #: The API server calling admission webhooks served by pods (from the control plane's ENIs).
+        self.webhook_ingress = Allow((cidr_peer(args.vpc_cidr),), tcp(10250), "API server -> admission webhook")
+        #: Prometheus scraping the kubelets (cAdvisor) and node-exporter (hostNetwork) on the nodes.
+        self.node_metrics_egress = Allow((cidr_peer(args.vpc_cidr),), tcp(KUBELET_PORT, NODE_EXPORTER_PORT),
+                                         "kubelet and node-exporter metrics on the nodes")
         self.register_outputs({"cluster_name": self.cluster_name, "endpoint": cluster.endpoint,
                                "node_role_arn": self.node_role_arn})

@@ -17,6 +17,7 @@ from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
 from strait import seeding
 from strait.gpu_labels import MODEL_LABEL
 from strait.naming import child, iam_role_name
+from strait.render.netpol import Allow, cidr_peer, public_https, tcp, workload_policy
 from strait.tags import k8s_labels
 
 #: Written after a complete upload; model servers wait for it, the seeder skips when it exists.
@@ -25,6 +26,13 @@ HF_TOKEN_ENV = "HF_TOKEN"
 HF_HUB_VERSION = "1.1.2"
 BOTO3_VERSION = "1.40.76"
 SEEDER_MOUNT = "/opt/strait"
+#: The EKS Pod Identity agent (a hostNetwork DaemonSet) serves credentials on this link-local address
+#: (AWS_CONTAINER_CREDENTIALS_FULL_URI=http://169.254.170.23/v1/credentials): readers and the seeder need it.
+POD_IDENTITY_AGENT = Allow((cidr_peer("169.254.170.23/32"),), tcp(80), "EKS Pod Identity agent (credentials)")
+#: S3's regional endpoints have public addresses that AWS changes, so a NetworkPolicy cannot name them:
+#: HTTPS to public addresses is the narrowest rule that still reaches S3 (private ranges and the instance
+#: metadata endpoint stay closed). See docs/network-policies.md.
+S3_HTTPS = public_https("S3 (public addresses, HTTPS only)")
 #: The seeder's source, shipped to the Job as a ConfigMap (strait/seeding.py imports nothing from Strait).
 SEEDER_SOURCE = Path(seeding.__file__).read_text()
 
@@ -120,6 +128,8 @@ class WeightCache(pulumi.ComponentResource):
             self._seeders(name, args, bucket, o)
         self.bucket_name = bucket.bucket
         self.reader_role_arn = reader.arn
+        #: Where a reader (a model server streaming weights) must be allowed to connect.
+        self.reader_egress: tuple[Allow, ...] = (POD_IDENTITY_AGENT, S3_HTTPS)
         self.register_outputs({"bucket_name": self.bucket_name, "reader_role_arn": self.reader_role_arn})
 
     def _seeders(self, name: str, args: WeightCacheArgs, bucket: aws.s3.Bucket, o: pulumi.ResourceOptions) -> None:
@@ -146,10 +156,11 @@ class WeightCache(pulumi.ComponentResource):
             token_secret = k8s.core.v1.Secret(child(name, "hf-token"), metadata={
                 "name": "strait-hf-token", "namespace": args.namespace, "labels": labels},
                 type="Opaque", string_data={HF_TOKEN_ENV: pulumi.Output.secret(args.hf_token)}, opts=o)
-        # The seeder only talks out (hub, S3); nothing may connect to it.
+        # The seeder only talks out (PyPI for its two libraries, the hub, S3); nothing may connect to it.
         k8s.networking.v1.NetworkPolicy(child(name, "seeder-netpol"), metadata={
             "name": "weight-seeder", "namespace": args.namespace, "labels": labels},
-            spec={"podSelector": {"matchLabels": {"app.kubernetes.io/name": "weight-seeder"}}, "policyTypes": ["Ingress"]},
+            spec=workload_policy({"app.kubernetes.io/name": "weight-seeder"}, egress=[
+                POD_IDENTITY_AGENT, public_https("Hugging Face, PyPI and S3 (public addresses, HTTPS only)")]),
             opts=o)
         code = k8s.core.v1.ConfigMap(child(name, "seeder-code"), metadata={
             "name": "weight-seeder", "namespace": args.namespace, "labels": labels},

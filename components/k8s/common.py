@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from strait.gpu_labels import GPU_TOLERATION
 
-__all__ = ["CONTAINER_SECURITY", "GPU_TOLERATION", "POD_SECURITY", "SCRAPER_LABEL", "ingress_policy", "pdb_spec"]
+__all__ = ["CONTAINER_SECURITY", "GPU_TOLERATION", "POD_SECURITY", "pdb_spec"]
 
 #: A UID above 10000 cannot collide with a host user.
 POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
@@ -24,13 +24,4 @@ def pdb_spec(replicas: int, selector: dict[str, str]) -> dict:
             "unhealthyPodEvictionPolicy": "AlwaysAllow"}
 
 
-#: Namespaces labelled with this may scrape model servers' /metrics (Prometheus lives there).
-SCRAPER_LABEL = "strait.dev/metrics-scraper"
-
-
-def ingress_policy(selector: dict[str, str], port: int, from_namespaces: list[str]) -> dict:
-    """NetworkPolicy spec: only the named namespaces (and metrics scrapers) may reach ``port``."""
-    peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in from_namespaces]
-    peers.append({"namespaceSelector": {"matchLabels": {SCRAPER_LABEL: "true"}}})
-    return {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"],
-            "ingress": [{"from": peers, "ports": [{"port": port, "protocol": "TCP"}]}]}
+# NetworkPolicies live in strait/render/netpol.py.

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field, replace
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY, ingress_policy, pdb_spec
+from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY, pdb_spec
 from strait.naming import child
+from strait.render.netpol import Allow, namespace_peer, prometheus_peer, same_namespace_peer, tcp, workload_policy
 from strait.render.litellm import (
     CONFIG_FILE,
     DATABASE_URL_ENV,
@@ -22,6 +23,10 @@ from strait.render.litellm import (
 from strait.tags import k8s_labels, selector_labels
 
 GATEWAY_PORT = 4000
+#: LiteLLM's separate metrics server (`--prometheus_metrics_port`, litellm/proxy/prometheus_metrics_server.py):
+#: /metrics without a key, for Prometheus only (NetworkPolicy). /metrics on GATEWAY_PORT keeps needing a
+#: key, so no LiteLLM key is ever handed to the monitoring stack.
+METRICS_PORT = 4001
 REDIS_PORT = 6379
 CONFIG_DIR = "/etc/litellm"
 CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_FILE}"
@@ -49,8 +54,11 @@ class LiteLLMGatewayArgs:
     database_url: pulumi.Input[str] | None = None
     """Secret Postgres URL for spend tracking. Default: no database, no spend logs."""
     client_namespaces: tuple[str, ...] = ()
-    """Namespaces whose pods may call the gateway (plus metrics scrapers). Default: every namespace
-    in the cluster; the master key still guards every request."""
+    """Namespaces whose pods may call the gateway on its API port. Default: none; only
+    `kubectl port-forward` (which NetworkPolicies do not see) reaches it until clients are named."""
+    egress: tuple[Allow, ...] = ()
+    """Where the gateway may connect besides DNS and its own Valkey: model servers, commercial APIs,
+    the trace collector, its database. Default: nowhere."""
 
 
 class LiteLLMGateway(pulumi.ComponentResource):
@@ -130,9 +138,12 @@ class LiteLLMGateway(pulumi.ComponentResource):
                         "name": "litellm",
                         "image": args.image,
                         "imagePullPolicy": "IfNotPresent",
-                        "args": ["--config", CONFIG_PATH, "--port", str(GATEWAY_PORT), "--num_workers", "1"],
+                        "args": ["--config", CONFIG_PATH, "--port", str(GATEWAY_PORT), "--num_workers", "1",
+                                 *(["--prometheus_metrics_port", str(METRICS_PORT)] if spec.metrics else [])],
                         "env": env,
-                        "ports": [{"name": "http", "containerPort": GATEWAY_PORT, "protocol": "TCP"}],
+                        "ports": [{"name": "http", "containerPort": GATEWAY_PORT, "protocol": "TCP"},
+                                  *([{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]
+                                    if spec.metrics else [])],
                         "resources": {"requests": {"cpu": args.cpu_request, "memory": args.memory_request},
                                       "limits": {"memory": args.memory_limit}},
                         # /health itself calls every model upstream: never a probe.
@@ -151,13 +162,22 @@ class LiteLLMGateway(pulumi.ComponentResource):
         }, opts=o)
         k8s.core.v1.Service(child(name, "svc"), metadata=meta(name), spec={
             "type": "ClusterIP", "selector": sel,
-            "ports": [{"name": "http", "port": GATEWAY_PORT, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [{"name": "http", "port": GATEWAY_PORT, "targetPort": "http", "protocol": "TCP"},
+                      *([{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}]
+                        if spec.metrics else [])],
         }, opts=o)
         k8s.policy.v1.PodDisruptionBudget(child(name, "pdb"), metadata=meta(name), spec=pdb_spec(args.replicas, sel), opts=o)
-        ingress = (ingress_policy(sel, GATEWAY_PORT, list(args.client_namespaces)) if args.client_namespaces else
-                   {"podSelector": {"matchLabels": sel}, "policyTypes": ["Ingress"],
-                    "ingress": [{"from": [{"namespaceSelector": {}}], "ports": [{"port": GATEWAY_PORT, "protocol": "TCP"}]}]})
-        k8s.networking.v1.NetworkPolicy(child(name, "netpol"), metadata=meta(name), spec=ingress, opts=o)
+        ingress = []
+        if args.client_namespaces:
+            ingress.append(Allow(tuple(namespace_peer(ns) for ns in sorted(set(args.client_namespaces))),
+                                 tcp(GATEWAY_PORT), "clients the stack names (gateway.client_namespaces)"))
+        if spec.metrics:
+            ingress.append(Allow((prometheus_peer(),), tcp(METRICS_PORT), "Prometheus, metrics port only"))
+        egress = list(args.egress)
+        if use_redis:
+            egress.append(Allow((same_namespace_peer(self._redis_selector),), tcp(REDIS_PORT), "router state (Valkey)"))
+        k8s.networking.v1.NetworkPolicy(child(name, "netpol"), metadata=meta(name),
+                                        spec=workload_policy(sel, ingress=ingress, egress=egress), opts=o)
         self.url = f"http://{name}.{args.namespace}.svc.cluster.local:{GATEWAY_PORT}"
         self.register_outputs({"url": self.url})
 
@@ -167,6 +187,7 @@ class LiteLLMGateway(pulumi.ComponentResource):
         keeps in memory as well, so losing it costs each replica one failure per dead tier."""
         labels = k8s_labels(name="valkey", instance=rname, component="gateway-state", version=args.redis_image.rsplit(":", 1)[-1])
         sel = selector_labels(labels)
+        self._redis_selector = sel
         # The password reaches valkey-server through a config file in a Secret, never its argv.
         k8s.core.v1.Secret(child(rname, "conf"), metadata=meta(f"{rname}-conf", labels), type="Opaque", string_data={
             "valkey.conf": pulumi.Output.secret(pulumi.Output.concat(
@@ -203,8 +224,6 @@ class LiteLLMGateway(pulumi.ComponentResource):
             "type": "ClusterIP", "selector": sel,
             "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}],
         }, opts=o)
-        k8s.networking.v1.NetworkPolicy(child(rname, "netpol"), metadata=meta(rname, labels), spec={
-            "podSelector": {"matchLabels": sel}, "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"podSelector": {"matchLabels": gateway_selector}}],
-                         "ports": [{"port": REDIS_PORT, "protocol": "TCP"}]}],
-        }, opts=o)
+        # Only the gateway may connect; Valkey itself connects nowhere.
+        k8s.networking.v1.NetworkPolicy(child(rname, "netpol"), metadata=meta(rname, labels), spec=workload_policy(
+            sel, ingress=[Allow((same_namespace_peer(gateway_selector),), tcp(REDIS_PORT), "the gateway")]), opts=o)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY, ingress_policy, pdb_spec
+from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY, pdb_spec
 from strait.gpu_labels import GPU_LABEL, GPU_RESOURCE, GPU_TOLERATION, POOL_LABEL
 from strait.naming import child
+from strait.render.netpol import Allow, namespace_peer, pods_peer, prometheus_peer, tcp, workload_policy
 from strait.render.vllm import API_KEY_ENV, VllmSpec, render_vllm_args, spec_checksum
 from strait.tags import k8s_labels, selector_labels
 
@@ -45,6 +46,9 @@ class VllmServiceArgs:
     """0 when the pool has no spare GPU node, so a rollout replaces pods one at a time."""
     client_namespaces: tuple[str, ...] = ()
     """Namespaces allowed to call the server (the gateway's). Default: none but metrics scrapers."""
+    egress: tuple[Allow, ...] = ()
+    """Where the server may connect besides DNS: the weight cache's object store and credentials endpoint
+    (the cloud's weight source says which). Default: nowhere."""
 
 
 def shm_size_gib(tp: int) -> int:
@@ -174,8 +178,13 @@ class VllmService(pulumi.ComponentResource):
         }, opts=o)
         k8s.policy.v1.PodDisruptionBudget(child(name, "pdb"), metadata=meta(svc_name),
                                           spec=pdb_spec(args.replicas, sel), opts=o)
+        ingress = [Allow(tuple(namespace_peer(ns) for ns in sorted(set(args.client_namespaces))), tcp(spec.port),
+                         "clients (the gateway)")] if args.client_namespaces else []
+        ingress.append(Allow((prometheus_peer(),), tcp(spec.port), "Prometheus scrapes /metrics"))
         k8s.networking.v1.NetworkPolicy(child(name, "netpol"), metadata=meta(svc_name),
-                                        spec=ingress_policy(sel, spec.port, list(args.client_namespaces)), opts=o)
+                                        spec=workload_policy(sel, ingress=ingress, egress=args.egress), opts=o)
+        #: What a client's egress policy must allow to reach this server.
+        self.client_egress = Allow((pods_peer(args.namespace, sel),), tcp(spec.port), f"model server {svc_name}")
         self.service_name = svc_name
         self.url = f"http://{svc_name}.{args.namespace}.svc.cluster.local:{spec.port}/v1"
         self.register_outputs({"url": self.url})

@@ -189,6 +189,14 @@ class RoutingConfig(StrictModel):
     default_completion_tokens: int = Field(1024, ge=1, description="Output assumed when max_tokens is unset. Default: 1024.")
 
 
+NamespaceName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"),
+    Field(description="A Kubernetes namespace name (DNS-1123 label): at most 63 characters of lower-case letters, "
+          "digits and '-', starting and ending with a letter or digit."),
+]
+
+
 class GatewayConfig(StrictModel):
     """The LiteLLM gateway."""
 
@@ -207,6 +215,10 @@ class GatewayConfig(StrictModel):
         "replicas x max_num_seqs, before new ones overflow to the tier's fallbacks. Default: 1.0.")
     spend_tracking: bool = Field(
         False, description="Keep spend logs in Postgres (needs the secret strait:litellm_database_url). Default: off.")
+    client_namespaces: list[NamespaceName] = Field(
+        default_factory=list, max_length=50,
+        description="Namespaces whose pods may call the gateway's API port (4000); a NetworkPolicy admits no other. "
+        "Default: none, so only `kubectl port-forward` reaches the gateway until you name your clients' namespaces.")
     metrics_require_auth: bool = Field(
         True, description="/metrics needs a LiteLLM key (it names keys, teams and spend). Default: true.")
     cpu_request: str = Field("500m", pattern=r"^\d+(\.\d+)?m?$", description="CPU request per replica. Default: 500m.")

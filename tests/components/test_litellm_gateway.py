@@ -104,7 +104,8 @@ def test_one_replica_needs_no_redis(monitor):
     objs = _build(monitor, replicas=1, redis_image=None, redis_password=None)
     assert not [r for r in objs if "redis" in r.inputs["metadata"]["name"]]
     gw_netpol = next(r for r in objs if r.type.endswith("NetworkPolicy"))
-    assert gw_netpol.inputs["spec"]["ingress"][0]["ports"] == [{"port": 4000, "protocol": "TCP"}]
+    # No client namespaces named: the API port admits no namespace; only Prometheus reaches the metrics port.
+    assert [rule["ports"] for rule in gw_netpol.inputs["spec"]["ingress"]] == [[{"port": 4001, "protocol": "TCP"}]]
     cm = next(r for r in objs if r.type.endswith("ConfigMap"))
     assert "redis_host" not in yaml.safe_load(cm.inputs["data"]["config.yaml"])["router_settings"]
 

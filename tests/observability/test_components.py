@@ -27,8 +27,7 @@ def _monitoring_args(**kw) -> MonitoringStackArgs:
     base = dict(namespace="strait-monitoring", kube_prometheus_stack=charts["kube-prometheus-stack"],
                 dcgm_exporter=charts["dcgm-exporter"], rule_groups=render_rule_groups(phase1_like_spec()),
                 dashboards=render_dashboards(DashboardSpec()),
-                targets=[ScrapeTarget(name="litellm", namespace="strait-gateway", match_labels={"a": "b"},
-                                      bearer_token=pulumi.Output.secret("sk-scrape"))])
+                targets=[ScrapeTarget(name="litellm", namespace="strait-gateway", port="metrics", match_labels={"a": "b"})])
     base.update(kw)
     return MonitoringStackArgs(**base)
 
@@ -41,10 +40,11 @@ def test_monitoring_stack_children(monitor):
     build()
     regs = monitor.registrations
     comp = next(r for r in regs if r.type == "strait:observability:MonitoringStack")
-    children = [r for r in regs if r is not comp]
+    baseline = next(r for r in regs if r.type == "strait:k8s:NetworkBaseline")
+    children = [r for r in regs if r is not comp and r.parent != baseline.urn]
     assert children and all(r.parent == comp.urn for r in children), [r.name for r in children if r.parent != comp.urn]
-    scrape = next(r for r in regs if r.type == "kubernetes:core/v1:Secret" and r.name == "monitoring-litellm-scrape")
-    assert scrape.has_secrets and scrape.inputs["stringData"]["token"] == "[secret]"
+    # No LiteLLM key reaches the monitoring stack: it scrapes the gateway's key-less metrics port.
+    assert not [r for r in regs if r.type == "kubernetes:core/v1:Secret" and "scrape" in r.name]
     kinds = sorted(r.inputs.get("kind", "") for r in regs if r.type.startswith("kubernetes:monitoring.coreos.com"))
     assert kinds == ["PrometheusRule", "ServiceMonitor", "ServiceMonitor"]  # litellm + dcgm
     dashboards = [r for r in regs if r.type == "kubernetes:core/v1:ConfigMap"]

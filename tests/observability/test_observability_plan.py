@@ -55,7 +55,7 @@ def test_monitors_rules_and_dashboards_are_manifests(plan):
     assert set(monitors) == {"model-servers", "litellm", "dcgm-exporter"}
     assert all(m["metadata"]["labels"]["release"] == "kube-prometheus-stack" for m in monitors.values())
     lite = monitors["litellm"]["spec"]["endpoints"][0]
-    assert lite["authorization"]["credentials"] == {"name": "litellm-scrape", "key": "token"}
+    assert "authorization" not in lite and lite["port"] == "metrics"  # the key-less port only Prometheus reaches
     vllm = monitors["model-servers"]["spec"]["endpoints"][0]
     assert vllm["relabelings"][0]["targetLabel"] == "pool"
     dashboards = [m for m in _manifests(plan, "ConfigMap") if m["metadata"]["labels"].get("grafana_dashboard") == "1"]

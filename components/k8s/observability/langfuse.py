@@ -24,8 +24,10 @@ import pulumi_random as random
 
 from components.aws.iam import pod_identity_trust
 from components.k8s.helm import helm_release, release_record
+from components.k8s.namespace import namespace
 from strait.catalog.charts import ChartPin
 from strait.naming import child, iam_role_name
+from strait.render.netpol import Allow, namespace_peer, tcp, within_namespace, workload_policy
 from strait.tags import k8s_labels
 
 RELEASE = "langfuse"  # also the chart's fullname: the sub-charts' default Secret names assume "langfuse"
@@ -41,6 +43,7 @@ CLICKHOUSE_SECRET = "langfuse-clickhouse"
 INIT_ORG = "strait"
 INIT_PROJECT = "gateway"
 ADMIN_EMAIL = "admin@strait.local"
+CLICKHOUSE_OPERATOR_NS = "clickhouse-operator-system"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +63,11 @@ class LangfuseArgs:
     force_destroy: bool = False
     """Default: `pulumi destroy` refuses to delete a bucket that still holds traces."""
     tags: dict[str, str] | None = None
+    client_namespaces: tuple[str, ...] = ()
+    """Namespaces that send traces to the web service (the gateway's). Default: none."""
+    egress: tuple[Allow, ...] = ()
+    """Where Langfuse may connect outside its namespace: the object store and the credentials endpoint.
+    Default: nowhere."""
 
 
 def _password(name: str, length: int, o: pulumi.ResourceOptions) -> pulumi.Output[str]:
@@ -124,6 +132,24 @@ def langfuse_values(args: LangfuseArgs) -> dict:
     }
 
 
+def langfuse_policies(args: LangfuseArgs) -> dict[str, dict]:
+    """NetworkPolicies beyond the namespace's default deny: name -> spec.
+
+    Web, worker, Postgres, ClickHouse (and its keeper) and Valkey talk among themselves on the charts'
+    ports, so the namespace is open inside; the ClickHouse operator manages ClickHouse from its own
+    namespace; clients reach only the web port; only the object store is reachable outside.
+    """
+    out = {"allow-within-namespace": within_namespace(),
+           "allow-clickhouse-operator": workload_policy(None, ingress=[
+               Allow((namespace_peer(CLICKHOUSE_OPERATOR_NS),), (), "the ClickHouse operator manages the cluster")])}
+    if args.client_namespaces:
+        out["allow-trace-clients"] = workload_policy(None, ingress=[Allow(
+            tuple(namespace_peer(n) for n in sorted(set(args.client_namespaces))), tcp(WEB_PORT), "traces from the gateway")])
+    if args.egress:
+        out["allow-object-store"] = workload_policy(None, egress=list(args.egress))
+    return out
+
+
 def bucket_policy_document(bucket_arn: str) -> str:
     """Least privilege: objects in this one bucket, and listing it. Nothing else."""
     return json.dumps({"Version": "2012-10-17", "Statement": [
@@ -184,10 +210,10 @@ class Langfuse(pulumi.ComponentResource):
         pg_user, pg_admin = _password(child(name, "postgres"), 32, o), _password(child(name, "postgres-admin"), 32, o)
         redis_pw, ch_pw = _password(child(name, "redis"), 32, o), _password(child(name, "clickhouse"), 32, o)
 
-        ns_res = k8s.core.v1.Namespace(child(name, "ns"), metadata={"name": ns, "labels": {
-            **k8s_labels(name=ns, instance=ns, component="namespace"),
-            "pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted"}}, opts=o)
+        ns_res = namespace(ns, child(name, "ns"), o)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns_res])
+        for pname, spec in langfuse_policies(args).items():
+            k8s.networking.v1.NetworkPolicy(child(name, pname), metadata=meta(pname), spec=spec, opts=in_ns)
         secrets = [
             k8s.core.v1.Secret(child(name, "credentials"), metadata=meta(CREDENTIALS), type="Opaque", string_data={
                 "salt": _password(child(name, "salt"), 32, o), "encryption-key": encryption_key,
@@ -206,7 +232,7 @@ class Langfuse(pulumi.ComponentResource):
         # Cluster-wide operators in namespaces of their own (Helm creates them).
         cm = helm_release(child(name, "cert-manager"), "cert-manager", "cert-manager", args.cert_manager,
                           {"crds": {"enabled": True}}, pulumi.ResourceOptions(parent=self), create_namespace=True)
-        chop = helm_release(child(name, "clickhouse-operator"), "clickhouse-operator", "clickhouse-operator-system",
+        chop = helm_release(child(name, "clickhouse-operator"), "clickhouse-operator", CLICKHOUSE_OPERATOR_NS,
                             args.clickhouse_operator, {"certManager": {"install": False}},
                             pulumi.ResourceOptions(parent=self, depends_on=[cm]), create_namespace=True)
         helm_release(child(name, "langfuse"), RELEASE, ns, args.langfuse, langfuse_values(args),
@@ -216,4 +242,6 @@ class Langfuse(pulumi.ComponentResource):
                                                             (RELEASE, args.langfuse))}
         self.host = f"http://{WEB_SERVICE}.{ns}.svc.cluster.local:{WEB_PORT}"
         self.web_service = WEB_SERVICE
+        #: What a trace client's egress policy must allow.
+        self.client_egress = Allow((namespace_peer(ns),), tcp(WEB_PORT), "Langfuse web (traces)")
         self.register_outputs({"host": self.host, "bucket": bucket.bucket, "releases": self.releases})

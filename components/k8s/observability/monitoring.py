@@ -14,11 +14,21 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.k8s.common import GPU_TOLERATION, SCRAPER_LABEL
+from components.k8s.common import GPU_TOLERATION
+from components.k8s.namespace import namespace
 from components.k8s.helm import helm_release, release_record
 from strait.catalog.charts import ChartPin
 from strait.gpu_labels import GPU_LABEL, POOL_LABEL
 from strait.naming import child
+from strait.render.netpol import (
+    PROMETHEUS_POD_LABELS,
+    SCRAPER_LABEL,
+    Allow,
+    namespace_peer,
+    tcp,
+    within_namespace,
+    workload_policy,
+)
 from strait.render.dashboards import dump as dump_dashboard
 from strait.tags import k8s_labels
 
@@ -42,8 +52,6 @@ class ScrapeTarget:
     port: str = "http"
     path: str = "/metrics"
     interval: str = "15s"
-    bearer_token: pulumi.Input[str] | None = None
-    """Secret. Sent as `Authorization: Bearer` (LiteLLM's /metrics). Stored in a Secret beside the monitor."""
     service_label_to_target: dict[str, str] = field(default_factory=dict)
     """Service label -> target label copied onto every series (e.g. the GPU pool, for $/token)."""
 
@@ -66,6 +74,41 @@ class MonitoringStackArgs:
     node_labels_for_cost: tuple[str, ...] = (POOL_LABEL, "node.kubernetes.io/instance-type")
     """Node labels kube-state-metrics exports in kube_node_labels (the cost recording rules join on them)."""
     gpu_node_label: str = GPU_LABEL
+    api_server_egress: Allow | None = None
+    """How pods here reach the Kubernetes API (the operator, kube-state-metrics, Prometheus service
+    discovery, Grafana's dashboard sidecar); the cluster component knows its addresses. Default: not allowed."""
+    node_metrics_egress: Allow | None = None
+    """Prometheus to the nodes' kubelet (cAdvisor) and node-exporter ports. Default: not allowed."""
+    webhook_ingress: Allow | None = None
+    """The API server calling the Prometheus Operator's admission webhook. Default: not allowed."""
+
+
+#: kube-prometheus-stack's operator pods (templates/prometheus-operator/_prometheus-operator.tpl:
+#: `app.kubernetes.io/name: <chart name>-prometheus-operator`) and its webhook's container port
+#: (values.yaml `prometheusOperator.tls.internalPort`).
+OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "kube-prometheus-stack-prometheus-operator"}
+OPERATOR_WEBHOOK_PORT = 10250
+
+
+def monitoring_policies(args: MonitoringStackArgs, targets: list[ScrapeTarget]) -> dict[str, dict]:
+    """NetworkPolicies of the monitoring namespace beyond its default deny: name -> spec.
+
+    The charts' pods talk among themselves (Grafana -> Prometheus -> Alertmanager, the operator ->
+    Prometheus' config reloader) on ports Strait does not render, so the namespace is open inside.
+    Prometheus alone may leave it, and only to the scrape targets' metrics ports.
+    """
+    out = {"allow-within-namespace": within_namespace()}
+    if args.api_server_egress is not None:
+        out["allow-api-server"] = workload_policy(None, egress=[args.api_server_egress])
+    scrape = [Allow((namespace_peer(t.namespace),), tcp(t.port), f"scrape {t.name}")
+              for t in sorted(targets, key=lambda t: t.name) if t.namespace != args.namespace]
+    if args.node_metrics_egress is not None:
+        scrape.append(args.node_metrics_egress)
+    if scrape:
+        out["allow-prometheus-scrapes"] = workload_policy(PROMETHEUS_POD_LABELS, egress=scrape)
+    if args.webhook_ingress is not None:
+        out["allow-operator-webhook"] = workload_policy(OPERATOR_POD_LABELS, ingress=[args.webhook_ingress])
+    return out
 
 
 def kube_prometheus_stack_values(args: MonitoringStackArgs) -> dict:
@@ -131,13 +174,11 @@ class MonitoringStack(pulumi.ComponentResource):
         o = pulumi.ResourceOptions(parent=self)
         ns = args.namespace
         labels = k8s_labels(name="monitoring", instance=name, component="observability")
-        ns_res = k8s.core.v1.Namespace(child(name, "ns"), metadata={"name": ns, "labels": {
-            **k8s_labels(name=ns, instance=ns, component="namespace"),
-            # node-exporter (hostNetwork, hostPID) and dcgm-exporter (hostPath, SYS_ADMIN) cannot run
-            # under baseline; they are the only workloads here, so the namespace is privileged.
-            "pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/warn": "baseline",
-            # NetworkPolicies of Strait workloads admit scrapes from namespaces with this label.
-            SCRAPER_LABEL: "true"}}, opts=o)
+        # node-exporter (hostNetwork, hostPID) and dcgm-exporter (hostPath, SYS_ADMIN) cannot run under
+        # baseline; they are the only workloads here that need it, so the namespace is privileged.
+        # NetworkPolicies of Strait workloads admit scrapes from namespaces with SCRAPER_LABEL.
+        ns_res = namespace(ns, child(name, "ns"), o, enforce="privileged", warn="baseline",
+                           extra_labels={SCRAPER_LABEL: "true"})
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns_res])
 
         password = random.RandomPassword(child(name, "grafana-admin"), length=32, special=False, opts=o)
@@ -159,15 +200,12 @@ class MonitoringStack(pulumi.ComponentResource):
             targets.append(ScrapeTarget(name="dcgm-exporter", namespace=ns, port="metrics",
                                         match_labels={"app.kubernetes.io/name": "dcgm-exporter"}))
 
+        for pname, spec in monitoring_policies(args, targets).items():
+            k8s.networking.v1.NetworkPolicy(child(name, pname), metadata={"name": pname, "namespace": ns, "labels": labels},
+                                            spec=spec, opts=in_ns)
         mon_labels = {**labels, "release": KPS_RELEASE}
         for t in targets:
             endpoint: dict = {"port": t.port, "path": t.path, "interval": t.interval, "scheme": "http"}
-            if t.bearer_token is not None:
-                secret = f"{t.name}-scrape"
-                k8s.core.v1.Secret(child(name, f"{t.name}-scrape"), metadata={
-                    "name": secret, "namespace": t.namespace, "labels": labels}, type="Opaque",
-                    string_data={"token": pulumi.Output.secret(t.bearer_token)}, opts=o)
-                endpoint["authorization"] = {"type": "Bearer", "credentials": {"name": secret, "key": "token"}}
             if t.service_label_to_target:
                 endpoint["relabelings"] = [
                     {"sourceLabels": [f"__meta_kubernetes_service_label_{_sanitise(src)}"], "targetLabel": dst,
