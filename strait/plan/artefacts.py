@@ -7,8 +7,10 @@ from typing import Any
 
 import yaml
 
-from strait.plan.engine import PlanResult, ResourceRecord
+from strait.plan.engine import PlanResult, ResourceRecord, paused_gc
 
+#: libyaml's emitter (C); PyYAML's pure-Python one only where PyYAML was built without libyaml.
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 #: Keys pulumi-kubernetes adds to inputs that are not part of the object.
 _K8S_INTERNAL = {"id", "urn", "__defaults"}
 
@@ -56,7 +58,17 @@ def litellm_files(plan: PlanResult) -> dict[str, str]:
     return {}
 
 
+def dump_manifest(m: dict[str, Any]) -> str:
+    """A manifest as YAML: apiVersion, kind and metadata first, then the rest (keys sorted by the monitor)."""
+    return yaml.dump(m, Dumper=_YAML_DUMPER, sort_keys=False, default_flow_style=False)
+
+
 def write_artefacts(plan: PlanResult, out_dir: Path) -> dict[str, Path]:
+    with paused_gc():
+        return _write_artefacts(plan, out_dir)
+
+
+def _write_artefacts(plan: PlanResult, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     res = out_dir / "resources.json"
@@ -72,7 +84,7 @@ def write_artefacts(plan: PlanResult, out_dir: Path) -> dict[str, Path]:
     for m in manifests(plan):
         p = mdir / manifest_path(m)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(yaml.safe_dump(m, sort_keys=False, default_flow_style=False))
+        p.write_text(dump_manifest(m))
     written["manifests"] = mdir
     files = litellm_files(plan)
     if files:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import runpy
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,28 @@ from typing import Any
 from strait.plan.records import ResourceRecord
 from strait.plan.stackfile import StackConfig
 
-__all__ = ["PlanResult", "ResourceRecord", "run_plan"]
+__all__ = ["PlanResult", "ResourceRecord", "paused_gc", "run_plan"]
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Run the block without Python's cyclic garbage collector, then restore it as it was.
+
+    A plan allocates a few million short-lived objects (protobuf messages, futures, dicts) and almost no
+    cyclic garbage, yet every collection walks the SDK's ~600 imported modules again: measured, the collector
+    took ~40% of the plan's CPU. Objects alive on entry are frozen (moved out of the collector's
+    generations) for the duration; what the block leaves in cycles is collected once the collector runs
+    again. Memory stays bounded: benchmarks/plan.py prints the peak at 2,000 resources.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -28,7 +52,16 @@ class PlanResult:
 
 
 def run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
-    """Run the program of ``stack_cfg.project_dir`` under mocks. ``config`` is the validated model."""
+    """Run the program of ``stack_cfg.project_dir`` under mocks. ``config`` is the validated model.
+
+    Resources come back sorted by URN, each with sorted dependencies and sorted input keys, so two plans
+    of the same stack are identical whatever order the SDK's coroutines registered them in.
+    """
+    with paused_gc():
+        return _run_plan(stack_cfg, config, region)
+
+
+def _run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
     import pulumi
     from pulumi.runtime import settings
     from pulumi.runtime import config as runtime_config
@@ -81,5 +114,5 @@ def run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
         pulumi.runtime.test(program)()
     finally:
         settings.set_root_resource(None)
-    return PlanResult(stack=stack_cfg, config=config, resources=list(monitor.registrations), outputs=stack_outputs,
+    return PlanResult(stack=stack_cfg, config=config, resources=monitor.records(), outputs=stack_outputs,
                       warnings=warnings)

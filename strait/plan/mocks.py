@@ -9,21 +9,18 @@ import hashlib
 from typing import Any
 
 import pulumi
-from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
 
-from strait.plan.records import ResourceRecord
+# The recording monitor and the secret mask live in strait.plan.monitor; imported here for existing callers.
+from strait.plan.monitor import SECRET_MASK, RecordingMonitor, mask_secrets
 
-SECRET_MASK = "[secret]"
+__all__ = ["ACCOUNT", "SECRET_MASK", "RecordingMonitor", "StraitMocks", "mask_secrets"]
+
 ACCOUNT = "123456789012"
 #: The GCP project the offline plan pretends to deploy into (stacks name their own ``gcp_project``).
 GCP_PROJECT = "strait-offline"
 #: A fake PEM (base64), the shape GKE returns in masterAuth.clusterCaCertificate.
 _FAKE_CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm1vY2sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
-
-
-def _fake_id(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
 def _fake_id(name: str) -> str:
@@ -116,45 +113,3 @@ def _gcp_state(t: str, name: str, inputs: dict, region: str) -> tuple[str, dict]
     else:
         rid = f"{phys}-{_fake_id(t + name)}"
     return rid, state
-
-
-def mask_secrets(value: Any) -> tuple[Any, bool]:
-    """Replace every secret (as serialized by the SDK) with a mask; report whether any was found."""
-    if rpc.is_rpc_secret(value):
-        return _mask_all(rpc.unwrap_rpc_secret(value)), True
-    if isinstance(value, dict):
-        out, found = {}, False
-        for k, v in value.items():
-            out[k], f = mask_secrets(v)
-            found = found or f
-        return out, found
-    if isinstance(value, list):
-        items = [mask_secrets(v) for v in value]
-        return [i[0] for i in items], any(i[1] for i in items)
-    return value, False
-
-
-def _mask_all(value: Any) -> Any:
-    """Keep the shape (so a masked Secret is still a valid object) but hide every leaf."""
-    if isinstance(value, dict):
-        return {k: _mask_all(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_all(v) for v in value]
-    return SECRET_MASK
-
-
-class RecordingMonitor(pmocks.MockMonitor):
-    def __init__(self, mocks: StraitMocks):
-        super().__init__(mocks)
-        self.registrations: list[ResourceRecord] = []
-
-    def RegisterResource(self, request):
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
-            inputs, has_secrets = mask_secrets(raw)
-            self.registrations.append(ResourceRecord(
-                urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
-                parent=request.parent, provider=request.provider, dependencies=tuple(request.dependencies),
-                inputs=inputs, has_secrets=has_secrets))
-        return response
