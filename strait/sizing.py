@@ -256,6 +256,77 @@ def plan_kv(
     )
 
 
+# --- SGLang's memory accounting -------------------------------------------------------------------
+#: What SGLang 0.5.23 has already allocated when it measures ``pre_model_load_memory`` (after the
+#: distributed init, before the weights): the CUDA context, as in vLLM's V1 logs.
+SGLANG_CONTEXT_GIB = NON_TORCH_GIB["v1"]
+
+
+def plan_kv_sglang(
+    arch: ArchLike,
+    weights_gib: float,
+    gpu_memory_gib: float,
+    *,
+    mem_fraction_static: float = 0.85,
+    tp: int = 1,
+    kv_cache_dtype: str = "auto",
+    dtype_bytes: int = 2,
+    context_length: int | None = None,
+    max_running_requests: int = 64,
+    gpu_name: str = "",
+    nvlink: bool | None = None,
+    weights_per_gpu_gib: float | None = None,
+) -> KvPlan:
+    """Predict SGLang's KV pool for one model on one GPU type, per GPU.
+
+    SGLang sizes its pool differently from vLLM (``KVCacheConfigurator._profile_available_bytes`` in
+    ``sglang/srt/mem_cache/kv_cache_configurator.py``)::
+
+        B          = free GPU memory after the distributed init, before the weights (pre_model_load_memory)
+        slack      = B x (1 - mem_fraction_static)          # activations, CUDA graphs, sampler
+        kv_pool    = free after the weights - slack  =  B x mem_fraction_static - weights_per_gpu
+
+    So ``--mem-fraction-static`` covers weights and KV together, and everything dynamic must fit in
+    the rest; there is no activation profiling to subtract. Bytes per token are the same as vLLM's
+    (one K and one V per layer per KV head on the rank; MLA one latent). The page size is 1 token.
+    ``max_concurrency`` is the full-length sequences that fit; SGLang also caps running requests at
+    ``max_running_requests``.
+    """
+    if not 0 < mem_fraction_static < 1:
+        raise ValueError(f"mem_fraction_static {mem_fraction_static} must be in (0, 1)")
+    context_length = context_length or arch.native_context
+    nvlink = (gpu_name in NVLINK_GPUS) if nvlink is None else nvlink
+    before_weights = gpu_memory_gib - SGLANG_CONTEXT_GIB
+    if tp > 1:
+        before_weights -= PARALLEL_BUFFERS_GIB["nvlink" if nvlink else "pcie"]
+    requested = before_weights * mem_fraction_static
+    w = weights_per_gpu_gib if weights_per_gpu_gib is not None else weights_gib / tp
+    avail = requested - w
+    bpt = kv_bytes_per_token(arch, tp, 1, kv_cache_dtype, dtype_bytes)
+    tokens = max(0, math.floor(avail * GIB / bpt))
+    stage = StagePlan(layers=arch.num_layers, weights_gib=w, activation_gib=0.0, available_kv_gib=avail,
+                      bytes_per_token=bpt, kv_tokens=tokens)
+    return KvPlan(
+        total_gib=gpu_memory_gib, requested_gib=requested, weights_gib=w, activation_gib=0.0,
+        overhead_gib=gpu_memory_gib - before_weights, available_kv_gib=avail, bytes_per_token=bpt,
+        kv_tokens=tokens, max_model_len=context_length, max_concurrency=tokens / context_length,
+        max_num_seqs=max_running_requests, stages=(stage,))
+
+
+def plan_server(engine: str, arch: ArchLike, weights_gib: float, gpu_memory_gib: float, *, memory_fraction: float,
+                tp: int = 1, pp: int = 1, kv_cache_dtype: str = "auto", dtype_bytes: int = 2, block_size: int = DEFAULT_BLOCK_SIZE,
+                max_model_len: int | None = None, max_num_seqs: int | None = None, gpu_name: str = "") -> KvPlan:
+    """The KV plan of a planned server, whichever engine runs it. ``memory_fraction`` is vLLM's
+    ``--gpu-memory-utilization`` or SGLang's ``--mem-fraction-static``; SGLang has no pipeline split here."""
+    if engine == "sglang":
+        return plan_kv_sglang(arch, weights_gib, gpu_memory_gib, mem_fraction_static=memory_fraction, tp=tp,
+                              kv_cache_dtype=kv_cache_dtype, dtype_bytes=dtype_bytes, context_length=max_model_len,
+                              max_running_requests=max_num_seqs or 64, gpu_name=gpu_name)
+    return plan_kv(arch, weights_gib, gpu_memory_gib, gpu_memory_utilization=memory_fraction, tp=tp, pp=pp,
+                   kv_cache_dtype=kv_cache_dtype, dtype_bytes=dtype_bytes, block_size=block_size,
+                   max_model_len=max_model_len, max_num_seqs=max_num_seqs, gpu_name=gpu_name)
+
+
 @dataclass(frozen=True)
 class DecodeEstimate:
     """Steady-state decode throughput of one replica (memory-bandwidth bound)."""
@@ -305,3 +376,55 @@ def find_checkpoint(model_path: str, catalog) -> tuple[str, object, str, object]
             if f"/{var.hf_repo}/" in padded and (best is None or len(var.hf_repo) > len(best[3].hf_repo)):
                 best = (key, arch, quant, var)
     return best
+
+
+# --- max_num_seqs from the KV planner ------------------------------------------------------------
+#: Share of the full-length sequences that fit which a model gets as ``--max-num-seqs`` when its stack
+#: does not set one. 1.0: every admitted sequence can grow to ``max_model_len`` without vLLM preempting
+#: (the strait-kv-cache-concurrency guarantee). Set ``max_num_seqs`` in the stack to trade that
+#: guarantee for more concurrent short requests.
+DERIVED_MAX_NUM_SEQS_SHARE = 1.0
+
+
+def max_num_seqs_that_fit(arch: ArchLike, weights_gib: float, gpu_memory_gib: float, *,
+                          share: float = DERIVED_MAX_NUM_SEQS_SHARE, gpu_name: str = "", **plan_kwargs) -> int:
+    """The largest ``--max-num-seqs`` whose sequences all fit at ``max_model_len`` at once, times ``share``.
+
+    ``max_num_seqs`` itself costs memory (vLLM profiles the sampler for that many sequences), so this
+    is the largest n with ``plan_kv(..., max_num_seqs=n).full_length_sequences >= n``, searched up to
+    vLLM's own default for the GPU; ``full_length_sequences`` only falls as n grows, so a bisection
+    finds it. At least 1: when not even one sequence fits, strait-max-model-len-fits reports that.
+    ``plan_kwargs`` are ``plan_kv``'s (tp, kv_cache_dtype, max_model_len, gpu_memory_utilization ...).
+    """
+    if not 0 < share <= 1:
+        raise ValueError(f"share {share} must be in (0, 1]")
+    plan_kwargs.pop("max_num_seqs", None)
+
+    def fits(n: int) -> bool:
+        return plan_kv(arch, weights_gib, gpu_memory_gib, max_num_seqs=n, gpu_name=gpu_name,
+                       **plan_kwargs).full_length_sequences >= n
+
+    lo, hi = 0, default_batch_limits(gpu_memory_gib, gpu_name)[1]
+    while lo < hi:  # invariant: fits(lo) or lo == 0
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return max(1, math.floor(lo * share))
+
+
+def resolve_max_num_seqs(model, catalog, gpu_key: str) -> int:
+    """``--max-num-seqs`` for a model config on a pool with GPU ``gpu_key``: the stack's value if it sets one,
+    else ``max_num_seqs_that_fit`` with the same planner inputs the strait-kv-cache-concurrency policy uses.
+
+    ``model`` is a ``ModelConfig`` (model, quantization, max_model_len, max_num_seqs, tensor_parallel_size,
+    kv_cache_dtype, gpu_memory_utilization); ``catalog`` a ``Catalog``. Pure: no pulumi.
+    """
+    if model.max_num_seqs is not None:
+        return model.max_num_seqs
+    arch = catalog.models[model.model]
+    return max_num_seqs_that_fit(
+        arch, arch.variants[model.quantization].weights_gib, catalog.gpus[gpu_key].memory_gib, gpu_name=gpu_key,
+        gpu_memory_utilization=model.gpu_memory_utilization, tp=model.tensor_parallel_size,
+        kv_cache_dtype=model.kv_cache_dtype, max_model_len=model.max_model_len)

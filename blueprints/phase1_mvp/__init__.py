@@ -35,6 +35,7 @@ from strait.gpu_labels import GPU_LABEL
 from strait.render.litellm import PROVIDER_KEY_ENV, key_env_for
 from strait.render.netpol import Allow, cidr_peer, public_https, tcp
 from strait.render.vllm import VllmSpec
+from strait.sizing import resolve_max_num_seqs
 
 BLUEPRINT = "phase1_mvp"
 SERVING_NS = "strait-serving"
@@ -57,6 +58,10 @@ def gateway_egress(cfg: Phase1Config, servers: list[Allow], tracing: obs.Tracing
 
 def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
     cat = load_catalog()
+    # A model that leaves max_num_seqs unset gets the KV planner's value (strait.sizing.resolve_max_num_seqs):
+    # the vLLM argv and the gateway's overflow sizing below both read this resolved copy.
+    cfg = cfg.model_copy(update={"models": {key: m.model_copy(update={"max_num_seqs": resolve_max_num_seqs(
+        m, cat, cat.instance_types[cfg.gpu_pools[m.pool].instance_types[0]].gpu)}) for key, m in cfg.models.items()}})
     project, stack = pulumi.get_project(), pulumi.get_stack()
     ctx = StackContext(project=project, stack=stack, blueprint=BLUEPRINT, cost_center=cfg.cost_center, user_tags=cfg.tags)
     cluster_name = eks_cluster_name(project, stack)

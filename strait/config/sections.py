@@ -99,7 +99,11 @@ class ModelConfig(StrictModel):
     replicas: int = Field(1, ge=1, le=64, description="Model server replicas, each on its own node. Default: 1, no HA.")
     max_model_len: int = Field(ge=256, description="vLLM --max-model-len: longest prompt + completion, in tokens.")
     gpu_memory_utilization: float = Field(0.90, gt=0.3, le=0.98, description="vLLM --gpu-memory-utilization.")
-    max_num_seqs: int = Field(64, ge=1, le=4096, description="vLLM --max-num-seqs: concurrent sequences per replica.")
+    max_num_seqs: int | None = Field(
+        None, ge=1, le=4096, description="vLLM --max-num-seqs: concurrent sequences per replica. Default: derived from "
+        "the KV-cache planner, as many sequences of max_model_len tokens as fit in one replica's KV cache at once "
+        "(strait.sizing.max_num_seqs_that_fit), so no admitted request is preempted; set it higher to admit more "
+        "short requests at the risk of preemption when many are long.")
     tensor_parallel_size: int = Field(1, description="GPUs per replica (1, 2, 4 or 8).")
     kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="'fp8' halves KV memory; needs Ada/Hopper GPUs.")
     enable_prefix_caching: bool = Field(True, description="vLLM automatic prefix caching (on by default upstream too).")

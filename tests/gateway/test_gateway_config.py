@@ -90,12 +90,18 @@ def test_a_strong_master_key_and_the_offline_placeholder_pass():
 
 
 def test_phase1_sg_becomes_a_spec_with_overflow_sized_from_the_model():
+    from strait.catalog import load_catalog
+    from strait.sizing import resolve_max_num_seqs
+
     cfg = validate_stack(load_stack_raw("phase1-sg"), "phase1-sg", secrets_set=PROVIDER_KEYS)
-    spec = gateway_spec(cfg.gateway, cfg.models, {"qwen32b": "http://qwen32b.strait-serving.svc.cluster.local:8000/v1"})
+    # phase1-sg leaves max_num_seqs unset: the blueprint resolves it from the KV planner (6 on 4x T4 at 16k).
+    models = {k: m.model_copy(update={"max_num_seqs": resolve_max_num_seqs(m, load_catalog(), "T4")})
+              for k, m in cfg.models.items()}
+    spec = gateway_spec(cfg.gateway, models, {"qwen32b": "http://qwen32b.strait-serving.svc.cluster.local:8000/v1"})
     ep = spec.tiers["self-hosted"].self_hosted[0]
-    m = cfg.models["qwen32b"]
-    # 2 vLLM replicas x 32 seqs, one batch may queue, split over 2 gateway replicas.
-    assert ep.max_parallel_requests == m.replicas * m.max_num_seqs * 2 // cfg.gateway.replicas == 64
+    m = models["qwen32b"]
+    # 2 vLLM replicas x 6 seqs, one batch may queue, split over 2 gateway replicas.
+    assert ep.max_parallel_requests == m.replicas * m.max_num_seqs * 2 // cfg.gateway.replicas == 12
     assert ep.weight == m.replicas
     assert spec.tiers["self-hosted"].window == m.max_model_len
     assert spec.tiers["commercial"].window == 200000
