@@ -65,8 +65,8 @@ def plan_for(server: v.VllmServer, ctx: Ctx):
         return None, arch, var, gpu_key, (f"the pod's nodeSelector {v.GPU_LABEL}={gpu_key!r} is not a catalog GPU, "
                                           "so its memory cannot be checked")
     dtype_bytes = 4 if server.dtype in ("float32", "float") else 2
-    plan = sizing.plan_kv(
-        arch, var.weights_gib, gpu.memory_gib, gpu_memory_utilization=server.gpu_memory_utilization,
+    plan = sizing.plan_server(  # vLLM's or SGLang's own memory accounting (server.engine)
+        server.engine, arch, var.weights_gib, gpu.memory_gib, memory_fraction=server.gpu_memory_utilization,
         tp=server.tensor_parallel_size, pp=server.pipeline_parallel_size, kv_cache_dtype=server.kv_cache_dtype,
         dtype_bytes=dtype_bytes, block_size=server.block_size, max_model_len=server.max_model_len or arch.native_context,
         max_num_seqs=server.max_num_seqs, gpu_name=gpu_key or "")
@@ -187,16 +187,17 @@ def check_max_model_len_fits(res: v.Res, cfg: Mapping[str, Any], ctx: Ctx) -> li
         return [problem]
     out = []
     mml = server.max_model_len or arch.native_context
+    mml_flag, engine = server.flag("max-model-len"), "SGLang" if server.engine == "sglang" else "vLLM"
     if mml > arch.native_context:
-        out.append(f"--max-model-len {mml:,} exceeds the model's native context {arch.native_context:,} tokens; "
+        out.append(f"{mml_flag} {mml:,} exceeds the model's native context {arch.native_context:,} tokens; "
                    f"set it to {arch.native_context:,} or less")
     tp = server.tensor_parallel_size
     if not plan.weights_fit:
         out.append(f"{var.weights_gib:.1f} GiB of weights do not fit: {_fmt_plan(plan, gpu, tp)}. Use a quantized "
                    "checkpoint, more tensor parallelism or a larger GPU")
     elif not plan.one_sequence_fits:
-        out.append(f"one sequence of --max-model-len {mml:,} tokens needs {mml * plan.bytes_per_token / sizing.GIB:.2f} GiB "
-                   f"of KV cache but {_fmt_plan(plan, gpu, tp)}; vLLM would refuse to start. Set --max-model-len to "
+        out.append(f"one sequence of {mml_flag} {mml:,} tokens needs {mml * plan.bytes_per_token / sizing.GIB:.2f} GiB "
+                   f"of KV cache but {_fmt_plan(plan, gpu, tp)}; {engine} would refuse to start. Set {mml_flag} to "
                    f"{plan.kv_tokens:,} or less, use --kv-cache-dtype fp8 (Ada/Hopper) or raise tensor parallelism")
     return out
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from strait.gpu_labels import GPU_LABEL, GPU_RESOURCE, GPU_TAINT_KEY, POOL_LABEL
+from strait.render.sglang import parse_sglang_command
 from strait.render.vllm import parse_vllm_command
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -241,7 +242,9 @@ def probe_budget_seconds(probe: Mapping[str, Any] | None) -> int:
 
 @dataclass(frozen=True)
 class VllmServer:
-    """A ``vllm serve`` container: the flags the sizing rules need."""
+    """A model-server container (``vllm serve``, or ``sglang serve`` with ``engine`` "sglang"): the flags the
+    sizing rules need, under vLLM's names. For SGLang: ``max_model_len`` is ``--context-length``,
+    ``max_num_seqs`` ``--max-running-requests``, ``gpu_memory_utilization`` ``--mem-fraction-static``."""
 
     workload: Workload
     container: Mapping[str, Any]
@@ -255,6 +258,34 @@ class VllmServer:
     block_size: int
     dtype: str
     gpu: str | None
+    engine: str = "vllm"
+
+    def flag(self, vllm_name: str) -> str:
+        """The engine's own name for a vLLM flag, for messages."""
+        return "--" + (SGLANG_FLAG.get(vllm_name, vllm_name) if self.engine == "sglang" else vllm_name)
+
+
+#: vLLM flag -> SGLang 0.5.23 flag, for the fields VllmServer holds.
+SGLANG_FLAG = {"max-model-len": "context-length", "max-num-seqs": "max-running-requests",
+               "tensor-parallel-size": "tp-size", "pipeline-parallel-size": "pp-size",
+               "gpu-memory-utilization": "mem-fraction-static", "kv-cache-dtype": "kv-cache-dtype"}
+
+
+def _sglang_server(wl: Workload, c: Mapping[str, Any]) -> VllmServer | None:
+    parsed = parse_sglang_command([*(c.get("command") or []), *(c.get("args") or [])])
+    if parsed is None:
+        return None
+    model, f = parsed
+    num = lambda k, d=None: _int(f[k]) if k in f else d  # noqa: E731
+    kv = f.get("kv-cache-dtype", "auto")
+    return VllmServer(
+        workload=wl, container=c, model_path=model or "", max_model_len=num("context-length"),
+        max_num_seqs=num("max-running-requests"), tensor_parallel_size=num("tp-size", 1),
+        pipeline_parallel_size=num("pp-size", 1),
+        # SGLang derives a default from the GPU size; 0.85 is close for 24-80 GB parts (memory_hook.py).
+        gpu_memory_utilization=float(f.get("mem-fraction-static", 0.85)),
+        kv_cache_dtype="fp8" if kv.startswith("fp8") else kv, block_size=num("page-size", 1),
+        dtype=f.get("dtype", "auto"), gpu=wl.node_selector.get(GPU_LABEL), engine="sglang")
 
 
 def vllm_server(res: Res) -> VllmServer | None:
@@ -264,6 +295,9 @@ def vllm_server(res: Res) -> VllmServer | None:
     for c in wl.containers:
         parsed = parse_vllm_command([*(c.get("command") or []), *(c.get("args") or [])])
         if parsed is None:
+            sg = _sglang_server(wl, c)
+            if sg is not None:
+                return sg
             continue
         model, f = parsed
         num = lambda k, d=None: _int(f[k]) if k in f else d  # noqa: E731
