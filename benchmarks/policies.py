@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from policies import harness, views  # noqa: E402
+from policies.clock import today  # noqa: E402
 from policies.rules import RULES, Ctx  # noqa: E402
 from strait.catalog import load_catalog  # noqa: E402
 from strait.gpu_labels import GPU_LABEL, GPU_RESOURCE, GPU_TOLERATION, POOL_LABEL  # noqa: E402
@@ -74,7 +75,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     resources = synthetic_stack(a.resources)
-    ctx = Ctx(catalog=load_catalog())
+    ctx = Ctx(catalog=load_catalog(), today=today())
     config = harness.resolve_config(harness.stack_policy_config(1e9))
     per_rule: dict[str, list[float]] = {r.name: [] for r in RULES}
     totals, events = [], []

@@ -24,9 +24,10 @@ from policies.rules import RULES, Ctx, Rule
 
 @functools.lru_cache(maxsize=1)
 def _ctx() -> Ctx:
+    from policies.clock import today
     from strait.catalog import load_catalog
 
-    return Ctx(catalog=load_catalog())
+    return Ctx(catalog=load_catalog(), today=today())  # once per pack process, like the plan's one date
 
 
 def _is_int_schema(schema: Mapping[str, Any]) -> bool:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal, Mapping
 
+from policies import clock
 from policies import views as v
 from strait import sizing
 from strait.catalog import PRICE_MAX_AGE_DAYS, Catalog
@@ -28,7 +29,9 @@ Level = Literal["advisory", "mandatory", "remediate", "disabled"]
 @dataclass(frozen=True)
 class Ctx:
     catalog: Catalog
-    today: dt.date = field(default_factory=dt.date.today)
+    today: dt.date = field(default_factory=clock.today)
+    """The day catalog dates are judged against. Callers pass it (`strait plan --today`, the pack); the default
+    reads $STRAIT_TODAY, then the clock (policies/clock.py)."""
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ def _policy_reports(args, plan, cfg, cat, cost, out_dir: Path, problems: list[st
     except harness.PolicyConfigError as exc:
         raise _ReportConfigError(f"policy config: {exc}") from None
     resources = views.from_plan_records(plan.resources)
-    events = [e.as_json() for e in harness.evaluate(resources, resolved, ctx=Ctx(catalog=cat))]
+    events = [e.as_json() for e in harness.evaluate(resources, resolved, ctx=Ctx(catalog=cat, today=args.today))]
     mandatory = [e for e in events if e["enforcementLevel"] == "mandatory"]
     code = EXIT_POLICY if (mandatory or problems) else EXIT_OK
     spend = gpu_spend_totals(resources, cat, resolved["strait-gpu-spend-monthly-cap"][1]["hours_per_month"])
@@ -183,7 +183,8 @@ def _report(args: argparse.Namespace) -> int:
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             code = _plan(argparse.Namespace(stack=args.stack, out=args.out, project_dir=args.project_dir,
-                                            compare_to=args.compare_to, policy_config=args.policy_config))
+                                            compare_to=args.compare_to, policy_config=args.policy_config,
+                                            today=args.today))
         if not path.is_file():
             return code
     sys.stdout.write(path.read_text())
@@ -217,7 +218,28 @@ def _preflight(args: argparse.Namespace) -> int:
     return EXIT_POLICY if any(f.level == "error" for f in findings) else EXIT_OK
 
 
+def _day(text: str):
+    from policies.clock import parse_day
+
+    try:
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _today():
+    from policies.clock import today
+
+    try:
+        return today()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
 def main(argv: list[str] | None = None) -> int:
+    today_help = ("The day catalog prices are judged against, YYYY-MM-DD (default: $STRAIT_TODAY, else the current "
+                  "date); the policy pack reads $STRAIT_TODAY too.")
     parser = argparse.ArgumentParser(prog="strait", description="Strait toolkit: offline plan, reports, catalog.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plan", help="Run the Pulumi program offline under mocks and write its artefacts.")
@@ -228,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="A previous plan's out dir or cost.json: adds a cost diff to cost.json and policy-report.md.")
     p.add_argument("--policy-config", default=None, metavar="FILE",
                    help="Policy pack config JSON (as for pulumi --policy-pack-config), merged over the stack's own.")
+    p.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD", help=today_help)
     p.set_defaults(func=_plan)
     r = sub.add_parser("report", help="Print the policy report of a stack's plan (plans first if there is none).")
     r.add_argument("--stack", required=True, help="Stack name, e.g. phase1-sg.")
@@ -237,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--refresh", action="store_true", help="Re-run the plan even when a report exists.")
     r.add_argument("--compare-to", default=None, metavar="PATH", help="As for `strait plan` (used when planning).")
     r.add_argument("--policy-config", default=None, metavar="FILE", help="As for `strait plan` (used when planning).")
+    r.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD", help=today_help)
     r.set_defaults(func=_report)
     f = sub.add_parser("preflight", help="Ask AWS (your credentials) whether the stack's instance types, quotas "
                                          "and bucket name will work, before `pulumi up`.")
@@ -244,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--project-dir", default=None, help="Project directory (default: the nearest with Pulumi.yaml).")
     f.set_defaults(func=_preflight)
     args = parser.parse_args(argv)
+    if getattr(args, "today", "n/a") is None:
+        args.today = _today()  # read once: every policy in this run judges the same day
     return args.func(args)
 
 

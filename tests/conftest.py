@@ -13,6 +13,9 @@ import yaml
 # LiteLLM fetches its model cost map from GitHub at import unless told to use its bundled copy.
 # conftest is imported before any test module, so no test's `import litellm` reaches the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# "Today" for the price-freshness policy: the plan (strait plan) and the policy pack both read it, so a
+# run that crosses midnight cannot make them disagree (policies/clock.py).
+os.environ.setdefault("STRAIT_TODAY", "2026-11-23")
 
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))

@@ -7,23 +7,45 @@ DNS-1123 labels.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core.core_schema import ValidationInfo
+
+
+#: Longest name a user may choose. Strait derives Kubernetes and AWS names from it (`seed-<name>`,
+#: `<name>-api-key`, `<stack>-<pool>`), which must be DNS-1123 labels of at most 63 characters; the longest
+#: derived name is measured by tests/config/test_names.py against a real plan.
+NAME_MAX_CHARS = 30
+NAME_PATTERN = rf"^[a-z]([a-z0-9-]{{0,{NAME_MAX_CHARS - 2}}}[a-z0-9])?$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def _check_name(v: str) -> str:
+    if not _NAME_RE.match(v):
+        raise ValueError(
+            "not a valid name: Strait derives Kubernetes and AWS names from it, which must be DNS-1123 labels of at "
+            f"most 63 characters including Strait's prefixes and suffixes || use 1-{NAME_MAX_CHARS} lower-case "
+            "letters, digits and '-', starting with a letter and ending with a letter or digit (e.g. qwen32b); "
+            "see docs/config-reference.md#names")
+    return v
+
 
 Name = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$"),
-    Field(description="A DNS-1123 label of at most 30 characters: lower-case letters, digits and '-'."),
+    AfterValidator(_check_name),
+    Field(description=f"A DNS-1123 label of at most {NAME_MAX_CHARS} characters: lower-case letters, digits and '-'."),
 ]
 Capacity = Literal["spot", "on_demand"]
 Provider = Literal["anthropic", "openai", "deepseek"]
 
 
 class StrictModel(BaseModel):
-    """A config section: unknown keys are errors, values are immutable once validated."""
+    """A config section: unknown keys are errors, values are immutable once validated, and numbers are
+    finite (`.inf` would disable a budget cap and `Infinity` is not JSON)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NetworkConfig(StrictModel):
@@ -108,7 +130,8 @@ class ModelConfig(StrictModel):
     kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="'fp8' halves KV memory; needs Ada/Hopper GPUs.")
     enable_prefix_caching: bool = Field(True, description="vLLM automatic prefix caching (on by default upstream too).")
     served_model_name: str | None = Field(None, description="Name clients use. Default: the key of this model.")
-    revision: str = Field("main", description="Hugging Face revision to seed into the weight cache; pin a commit for production.")
+    revision: str = Field("main", description="Hugging Face revision to seed into the weight cache: a branch or tag "
+                          "name, or a 40-hex commit id; pin a commit for production. Default: main.")
     shutdown_timeout_seconds: int = Field(60, ge=0, le=3600, description="vLLM --shutdown-timeout: drain time for in-flight requests.")
     startup_timeout_seconds: int | None = Field(
         None, ge=60, le=7200, description="Startup probe budget. Default: 5 min + 20 s per GiB of weights per GPU."
@@ -127,6 +150,14 @@ class ModelConfig(StrictModel):
     def _tp(cls, v: int) -> int:
         if v not in (1, 2, 4, 8):
             raise ValueError("tensor parallelism must be a power of two up to 8 || use 1, 2, 4 or 8")
+        return v
+
+    @field_validator("revision")
+    @classmethod
+    def _revision(cls, v: str) -> str:
+        problem = hf_revision_problem(v)
+        if problem:
+            raise ValueError(f"{problem} || use a branch or tag name (main, v1.0) or a 40-hex commit id")
         return v
 
 
@@ -227,7 +258,25 @@ class GatewayConfig(StrictModel):
         True, description="/metrics needs a LiteLLM key (it names keys, teams and spend). Default: true.")
     cpu_request: str = Field("500m", pattern=r"^\d+(\.\d+)?m?$", description="CPU request per replica. Default: 500m.")
     memory_request: str = Field("1Gi", pattern=r"^\d+(Mi|Gi)$", description="Memory request per replica. Default: 1Gi.")
-    memory_limit: str = Field("2Gi", pattern=r"^\d+(Mi|Gi)$", description="Memory limit per replica. Default: 2Gi.")
+    memory_limit: str = Field("2Gi", pattern=r"^\d+(Mi|Gi)$", validate_default=True,  # checked against the request
+                              description="Memory limit per replica. Default: 2Gi.")
+
+    @field_validator("cpu_request")
+    @classmethod
+    def _cpu(cls, v: str) -> str:
+        if cpu_millicores(v) < 1:
+            raise ValueError("a CPU request of 0 reserves no CPU: under load the gateway is throttled first and its "
+                             "probes time out || request at least 100m (default 500m)")
+        return v
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, v: str, info: ValidationInfo) -> str:
+        request = info.data.get("memory_request")  # absent when the request itself was invalid
+        if request and memory_mib(request) > memory_mib(v):
+            raise ValueError(f"below memory_request ({request}); Kubernetes rejects a request larger than its limit "
+                             f"|| raise memory_limit to {request} or more, or lower memory_request")
+        return v
 
 
 class WeightCacheConfig(StrictModel):
@@ -245,3 +294,40 @@ class AutoscalerConfig(StrictModel):
     scale_down_unneeded_minutes: int = Field(
         10, ge=1, le=1440, description="Minutes a node must be unneeded before it is removed; GPU nodes take minutes "
         "to boot and load weights, so keep it above a short lull. Default: 10.")
+
+
+# --- value checks shared by the sections ------------------------------------------------------------
+_REF_CHARS = re.compile(r"[^A-Za-z0-9._/-]")
+
+
+def hf_revision_problem(v: str) -> str | None:
+    """Why ``v`` is not a safe Hugging Face revision (branch, tag or commit), or None.
+
+    The revision becomes part of an object-store path and a Job's argument, so anything that could
+    climb out of the model's folder or mean something to a shell is refused, not escaped.
+    """
+    if not v.strip():
+        return "an empty revision names nothing: the seeding Job would fail and the model pods wait forever"
+    bad = sorted(set(_REF_CHARS.findall(v)))
+    if bad:
+        return (f"contains {', '.join(repr(c) for c in bad)}: a revision holds only letters, digits and . _ / - "
+                "(no spaces or shell metacharacters)")
+    if ".." in v:
+        return "contains '..', which would reach outside the model's folder in the weight cache"
+    if v.startswith("/") or v.endswith("/") or "//" in v:
+        return "starts or ends with '/' or has an empty part between two '/'"
+    if v.startswith(("-", ".")) or v.endswith((".", ".lock")) or "/." in v:
+        return "starts with '-' or '.', or ends with '.' or '.lock', which git refs cannot"
+    if len(v) > 255:
+        return f"is {len(v)} characters long; git refs are at most 255"
+    return None
+
+
+def cpu_millicores(q: str) -> float:
+    """A Kubernetes CPU quantity as the section patterns allow it ("500m", "1", "0.5") -> millicores."""
+    return float(q[:-1]) if q.endswith("m") else float(q) * 1000
+
+
+def memory_mib(q: str) -> int:
+    """A memory quantity as the section patterns allow it ("512Mi", "2Gi") -> MiB."""
+    return int(q[:-2]) * (1024 if q.endswith("Gi") else 1)

@@ -105,7 +105,7 @@ def read_yaml(path: Path, shown: str) -> Any:
     if loader.duplicates:
         raise StackFileError(f"Invalid {shown}", [
             f"line {again}: key {key!r} repeats the key at line {first}; YAML would silently keep only the last. "
-            "Fix: keep one of them" for key, first, again in loader.duplicates])
+            "Fix: keep one of them" for key, first, again in sorted(loader.duplicates, key=lambda d: d[2])])
     return doc
 
 
