@@ -4,6 +4,7 @@ Facts that go stale live in ``data/*.yaml``; this module only loads and indexes 
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from strait.catalog.schema import (
+    GkeVersion,
     Gpu,
     ImagePin,
     InstanceType,
@@ -69,6 +71,7 @@ class Catalog:
     kubernetes_versions: dict[str, KubernetesVersion]
     images: dict[str, ImagePin]
     services: dict[str, ServicePrice]
+    gke_versions: dict[str, GkeVersion] = dataclasses.field(default_factory=dict)
 
     # -- lookups -----------------------------------------------------------------------
     def offer(self, instance_type: str, region: str) -> Offer | None:
@@ -132,4 +135,5 @@ def load_catalog() -> Catalog:
         images={k: ImagePin(**v) for k, v in _load("images.yaml")["images"].items()},
         services={k: ServicePrice(**v) for f in sorted(DATA_DIR.glob("services_*.yaml"))
                   for k, v in (_load(f.name).get("services") or {}).items()},
+        gke_versions={str(k): GkeVersion(**v) for k, v in (_load("kubernetes.yaml").get("gke") or {}).items()},
     )

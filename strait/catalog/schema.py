@@ -127,6 +127,13 @@ class KubernetesVersion(Sourced):
     end_of_standard_support: dt.date
 
 
+class GkeVersion(Sourced):
+    """A GKE minor version as offered in a release channel (the patch GKE picks when a cluster is created)."""
+
+    channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"]
+    default_patch: str = Field(description="The channel's default patch for cluster creation on `as_of`.")
+
+
 class ImagePin(Sourced):
     """A container image pinned to the version whose flags/metrics we render."""
 
