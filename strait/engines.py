@@ -7,7 +7,7 @@ engines' own registries in tests/engines/.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from strait.catalog.schema import ModelArch
 from strait.config.errors import ConfigIssue
@@ -60,3 +60,28 @@ def _models_with(engine: str, attr: str) -> list[str]:
 
     return sorted(k for k, a in load_catalog().models.items()
                   if engine in a.engines and getattr(a.engines[engine], attr))
+
+
+#: SGLang's --mem-fraction-static when the stack does not set one: close to SGLang's own default for
+#: 24-80 GB GPUs at TP 1-4 (``memory_hook.py``: capacity minus a reserve for activations and graphs).
+DEFAULT_MEM_FRACTION_STATIC = 0.85
+
+
+def memory_fraction(m) -> float:
+    """The engine's share of GPU memory for a ModelConfig: vLLM's utilisation or SGLang's static fraction."""
+    if m.engine == "sglang":
+        return m.mem_fraction_static or DEFAULT_MEM_FRACTION_STATIC
+    return m.gpu_memory_utilization
+
+
+def sglang_spec(key: str, m, cat, model_path: str):
+    """The SglangSpec of a ModelConfig ``m`` (key ``key``) whose weights are at ``model_path``."""
+    from strait.render.sglang import SglangSpec
+
+    variant = cat.variant(m.model, m.quantization)
+    return SglangSpec(
+        model_path=model_path, served_model_name=m.served_model_name or key, context_length=m.max_model_len,
+        mem_fraction_static=memory_fraction(m), max_running_requests=m.max_num_seqs or 64,
+        tp_size=m.tensor_parallel_size, quantization=variant.vllm_quantization, kv_cache_dtype=m.kv_cache_dtype,
+        enable_radix_cache=m.enable_prefix_caching,
+        **asdict(resolve_features(cat.models[m.model], "sglang", tool_calling=m.tool_calling, reasoning=m.reasoning)))

@@ -108,10 +108,12 @@ def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog, r
                         f"use one of: {', '.join(sorted(cfg.gpu_pools)) or '(define gpu_pools first)'}"))
     if issues or arch is None or pool is None:
         return issues
-    from strait.engines import check_features  # tool calling / reasoning against the catalog (issue 9)
+    from strait.engines import check_features, memory_fraction  # engines and their features (issue 9)
 
-    issues += check_features(path, m.model, arch, getattr(m, "engine", "vllm"), tool_calling=m.tool_calling,
-                             reasoning=m.reasoning)
+    issues += check_features(path, m.model, arch, m.engine, tool_calling=m.tool_calling, reasoning=m.reasoning)
+    if m.mem_fraction_static is not None and m.engine != "sglang":
+        add(ConfigIssue(f"{path}.mem_fraction_static", m.mem_fraction_static, "is SGLang's setting but this model "
+                        f"runs on {m.engine}", "remove it and use gpu_memory_utilization, or set engine: sglang"))
     if arch.native_context < m.max_model_len:
         add(ConfigIssue(f"{path}.max_model_len", m.max_model_len,
                         f"exceeds the native context of {m.model} ({arch.native_context} tokens)",
@@ -138,9 +140,9 @@ def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog, r
         add(ConfigIssue(f"{path}.kv_cache_dtype", "fp8", f"{gpu_key} has no FP8 support",
                         "use kv_cache_dtype: auto, or an Ada/Hopper GPU"))
     variant = arch.variants[m.quantization]
-    plan = sizing.plan_kv(arch, variant.weights_gib, gpu.memory_gib, gpu_memory_utilization=m.gpu_memory_utilization,
-                          tp=m.tensor_parallel_size, kv_cache_dtype=m.kv_cache_dtype, max_model_len=m.max_model_len,
-                          gpu_name=gpu_key)
+    plan = sizing.plan_server(m.engine, arch, variant.weights_gib, gpu.memory_gib, memory_fraction=memory_fraction(m),
+                              tp=m.tensor_parallel_size, kv_cache_dtype=m.kv_cache_dtype, max_model_len=m.max_model_len,
+                              gpu_name=gpu_key)
     if not plan.weights_fit:
         smaller = sorted(q for q, v in arch.variants.items() if v.weights_gib < variant.weights_gib)
         fix = f"use a smaller checkpoint ({', '.join(smaller)}), " if smaller else ""
@@ -148,7 +150,7 @@ def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog, r
         fix += f"raise tensor_parallel_size (to {more_tp[-1]} on this pool), " if more_tp else ""
         add(ConfigIssue(f"{path}.quantization", m.quantization,
                         f"{variant.weights_gib:.1f} GiB of weights over {m.tensor_parallel_size} GPU(s) leave no room on a "
-                        f"{gpu_key} ({gpu.memory_gib} GiB x {m.gpu_memory_utilization} = {plan.requested_gib:.1f} GiB usable, "
+                        f"{gpu_key} ({gpu.memory_gib} GiB x {memory_fraction(m)} = {plan.requested_gib:.1f} GiB usable, "
                         f"{plan.weights_gib:.1f} GiB weights + {plan.activation_gib + plan.overhead_gib:.1f} GiB runtime per GPU)",
                         f"{fix}or use a pool whose GPUs have more memory"))
     elif not plan.one_sequence_fits:

@@ -113,8 +113,12 @@ class GpuPoolConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    """One model served by vLLM."""
+    """One model served by vLLM or SGLang."""
 
+    engine: Literal["vllm", "sglang"] = Field(
+        "vllm", description="Serving engine: 'vllm' (vLLM 0.33.0) or 'sglang' (SGLang 0.5.23: RadixAttention prefix "
+        "reuse for agent loops with stable system prompts, DeepSeek-family models). Same pod, probes and weight "
+        "cache; only the command line differs. Default: vllm.")
     model: str = Field(description="Catalog key, e.g. qwen2.5-32b-instruct (see `strait catalog models`).")
     quantization: str = Field("bf16", description="Which checkpoint: bf16, awq, fp8 ... as the catalog lists.")
     pool: Name = Field(description="Key of the GPU pool to run on.")
@@ -144,6 +148,10 @@ class ModelConfig(StrictModel):
         None, description="Split the model's <think> output into `reasoning_content` with the engine's reasoning "
         "parser (the catalog's `engines.<engine>.reasoning_parser`). true: required; false: off. Default: on where "
         "the catalog has a parser.")
+    mem_fraction_static: float | None = Field(
+        None, gt=0.3, lt=0.98, description="SGLang only: --mem-fraction-static, the share of GPU memory for weights "
+        "and KV cache together (activations and CUDA graphs use the rest; gpu_memory_utilization is vLLM's). "
+        "Default: 0.85.")
 
     @field_validator("tensor_parallel_size")
     @classmethod

@@ -69,3 +69,28 @@ def test_tool_calling_required_on_a_model_without_a_parser():
 def test_tool_calling_must_be_a_boolean():
     (line,) = _errors(tool_calling="sometimes")
     assert line.startswith("  - strait:models.qwen32b.tool_calling = 'sometimes': input should be a valid boolean")
+
+
+def test_mem_fraction_static_is_sglangs_setting():
+    assert _errors(mem_fraction_static=0.8) == [
+        "  - strait:models.qwen32b.mem_fraction_static = 0.8: is SGLang's setting but this model runs on vllm. "
+        "Fix: remove it and use gpu_memory_utilization, or set engine: sglang."]
+
+
+def test_an_sglang_model_validates_with_sglangs_parsers_and_memory():
+    raw = copy.deepcopy(load_stack_raw("phase1-sg"))
+    raw["models"]["qwen32b"].update(engine="sglang", mem_fraction_static=0.8)
+    cfg = validate_stack(raw, "phase1-sg", secrets_set=KEYS)
+    from strait.engines import sglang_spec
+
+    spec = sglang_spec("qwen32b", cfg.models["qwen32b"].model_copy(update={"max_num_seqs": 6}), CAT, "s3://b/m")
+    assert (spec.tool_call_parser, spec.mem_fraction_static, spec.tp_size, spec.context_length) == ("qwen25", 0.8, 4, 16384)
+    # A fraction that leaves no room for the weights is refused with SGLang's accounting.
+    raw["models"]["qwen32b"]["mem_fraction_static"] = 0.32
+    with pytest.raises(ConfigError, match="leave no room"):
+        validate_stack(raw, "phase1-sg", secrets_set=KEYS)
+
+
+def test_unknown_engine():
+    (line,) = _errors(engine="tgi")
+    assert line.startswith("  - strait:models.qwen32b.engine = 'tgi': input should be 'vllm' or 'sglang'")
