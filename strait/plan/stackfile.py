@@ -23,7 +23,7 @@ class StackFileError(Exception):
 
 
 #: A stack file is a few kilobytes; anything past this is not one (and would take long to parse).
-MAX_FILE_BYTES = 256 * 1024
+MAX_FILE_BYTES = 128 * 1024
 #: Top-level keys of a Pulumi stack file (pulumi/pulumi sdk/go/common/workspace/project.go, ProjectStack).
 STACK_FILE_KEYS = ("config", "environment", "secretsprovider", "encryptedkey", "encryptionsalt")
 _EXAMPLE = "stacks/Pulumi.phase1-sg.yaml"

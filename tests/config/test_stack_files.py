@@ -90,7 +90,7 @@ def test_a_huge_file_is_refused_before_parsing(tmp_path):
         load_stack_config(proj, "bad")
     assert time.perf_counter() - start < 0.5
     assert str(exc.value).startswith(f"stacks/Pulumi.bad.yaml is {len(body):,} bytes, more than a stack file can be "
-                                     "(262,144).")
+                                     "(131,072).")
 
 
 def test_secure_values_become_secret_placeholders(tmp_path):
