@@ -55,7 +55,39 @@ class WeightSource:
     env: Sequence[Mapping[str, str]] = ()
     """Extra environment for the reading container (e.g. AWS_REGION for the S3 client)."""
     ready: Sequence[pulumi.Resource] = ()
-    """Resources a reader must wait for (the seeding Job, the identity binding)."""
+    """Resources a reader must wait for (the seeding Job, the identity binding). A model server's Deployment
+    depends on exactly these (never on the whole cache component, which Pulumi would expand to every child)."""
+    egress: Sequence[object] = ()
+    """NetworkPolicy rules (``strait.render.netpol.Allow``) a reader needs: the object store and the cloud's
+    credentials endpoint. Default: none (the reader's policy must then allow them some other way)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectStore:
+    """A private bucket one workload reads and writes (Langfuse's traces), reached through the cloud's
+    workload identity: no access keys."""
+
+    bucket: pulumi.Input[str]
+    region: str
+    service_account: str
+    """The ServiceAccount bound to the bucket's identity; the workload must run as it."""
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Annotations that ServiceAccount needs (GKE Workload Identity); EKS Pod Identity needs none."""
+    endpoint: str | None = None
+    """S3-compatible endpoint. Default: the cloud's own (AWS S3 in ``region``)."""
+    egress: Sequence[object] = ()
+    """NetworkPolicy rules (``strait.render.netpol.Allow``) a client needs to reach it."""
+    ready: Sequence[pulumi.Resource] = ()
+    """Resources a client must wait for (the identity binding)."""
+
+
+class ObjectStoreFactory(Protocol):
+    """Creates one private bucket for one workload: ``platform.object_store("langfuse", namespace=...,
+    service_account=..., expire_days={"events/": 30})``. The cloud names the bucket from ``purpose``."""
+
+    def __call__(self, purpose: str, *, namespace: str, service_account: str,
+                 expire_days: Mapping[str, int] | None = None, force_destroy: bool = False,
+                 opts: pulumi.ResourceOptions | None = None) -> ObjectStore: ...
 
 
 class IdentityBinder(Protocol):
@@ -84,6 +116,14 @@ class Platform:
     storage_class: str
     """Block-storage class for PVCs (gp3 on EKS, premium-rwo on GKE)."""
     bind_identity: IdentityBinder
+    object_store: ObjectStoreFactory | None = None
+    """Makes private buckets for workloads (Langfuse). Default: the cloud offers none."""
+    namespaces: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+    """Namespaces the platform created because its own objects live there: the serving namespace, where
+    the weight cache's seeding Jobs and the readers' identities are. Keyed by namespace name."""
+    allows: Mapping[str, object] = field(default_factory=dict)
+    """NetworkPolicy rules (``strait.render.netpol.Allow``) only the cloud knows, by purpose, e.g.
+    ``api_server_egress``, ``node_metrics_egress``, ``webhook_ingress``."""
     outputs: Mapping[str, pulumi.Input] = field(default_factory=dict)
     """Cloud-specific stack outputs (cluster name, bucket, ...)."""
     extra: Mapping[str, object] = field(default_factory=dict)
@@ -91,3 +131,5 @@ class Platform:
 
 
 PlatformBuilder = Callable[..., Platform]
+"""A cloud's builder: ``build_aws_platform(args, ctx, cat, opts=None)``, ``build_gcp_platform(...)``. A blueprint
+maps its config to the cloud's typed args in one place and picks the builder from a dict keyed by ``cfg.cloud``."""

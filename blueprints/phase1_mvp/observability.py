@@ -8,15 +8,13 @@ import pulumi
 
 from blueprints.loader import StackSecrets
 from blueprints.phase1_mvp.config import Phase1Config
-from components.aws.eks_cluster import EksCluster
-from components.aws.weight_cache import POD_IDENTITY_AGENT, S3_HTTPS
-from components.context import StackContext
 from components.k8s.observability.langfuse import Langfuse, LangfuseArgs
+from components.k8s.observability.langfuse import SERVICE_ACCOUNT as LANGFUSE_SA
 from components.k8s.observability.monitoring import MonitoringStack, MonitoringStackArgs, ScrapeTarget
+from components.platform import Platform
 from strait.catalog import Catalog
 from strait.catalog.charts import load_charts
 from strait.gpu_labels import POOL_LABEL
-from strait.naming import s3_bucket_name
 from strait.render.netpol import Allow, public_https
 from strait.render.alerts import ModelTarget, NodePrice, RulesSpec, Thresholds, render_rule_groups
 from strait.render.dashboards import DashboardSpec, render_dashboards
@@ -63,7 +61,7 @@ def rules_spec(cfg: Phase1Config, cat: Catalog, serving_ns: str, gateway_ns: str
                                            fallback_ratio=a.fallback_ratio, not_ready_minutes=a.not_ready_minutes))
 
 
-def build_tracing(cfg: Phase1Config, secrets: StackSecrets, ctx: StackContext, cluster_name: pulumi.Input[str],
+def build_tracing(cfg: Phase1Config, secrets: StackSecrets, platform: Platform,
                   opts: pulumi.ResourceOptions) -> Tracing | None:
     lf = cfg.observability.langfuse
     if lf.mode == "off":
@@ -73,22 +71,26 @@ def build_tracing(cfg: Phase1Config, secrets: StackSecrets, ctx: StackContext, c
                                                   "LANGFUSE_PUBLIC_KEY": secrets.get("langfuse_public_key"),
                                                   "LANGFUSE_SECRET_KEY": secrets.get("langfuse_secret_key")},
                        egress=(public_https("external Langfuse"),))
+    if platform.object_store is None:
+        raise ValueError(f"observability.langfuse.mode self_hosted needs an object store, which the {platform.cloud} "
+                         "platform does not offer; use mode external or off")
     charts = load_charts()
-    project, stack = pulumi.get_project(), pulumi.get_stack()
+    # The cloud's private bucket for events, exports and media, bound to Langfuse's ServiceAccount.
+    store = platform.object_store("langfuse", namespace=LANGFUSE_NS, service_account=LANGFUSE_SA,
+                                  expire_days={"events/": lf.trace_retention_days},
+                                  force_destroy=cfg.weight_cache.force_destroy)
     langfuse = Langfuse("langfuse", LangfuseArgs(
-        namespace=LANGFUSE_NS, cluster_name=cluster_name, bucket_name=s3_bucket_name(project, stack, cfg.region, "langfuse"),
-        region=cfg.region, langfuse=charts["langfuse"], cert_manager=charts["cert-manager"],
+        namespace=LANGFUSE_NS, storage=store, langfuse=charts["langfuse"], cert_manager=charts["cert-manager"],
         clickhouse_operator=charts["clickhouse-operator"], clickhouse_storage_gib=lf.clickhouse_storage_gib,
         postgres_storage_gib=lf.postgres_storage_gib, trace_retention_days=lf.trace_retention_days,
-        force_destroy=cfg.weight_cache.force_destroy, tags=ctx.tags("langfuse"),
-        client_namespaces=(GATEWAY_NS,), egress=(POD_IDENTITY_AGENT, S3_HTTPS)), opts=opts)
+        storage_class=platform.storage_class, client_namespaces=(GATEWAY_NS,)), opts=opts)
     return Tracing(callback=lf.callback, env={"LANGFUSE_HOST": langfuse.host, "LANGFUSE_PUBLIC_KEY": langfuse.public_key,
                                               "LANGFUSE_SECRET_KEY": langfuse.secret_key},
                    egress=(langfuse.client_egress,))
 
 
 def build_monitoring(cfg: Phase1Config, cat: Catalog, *, serving_ns: str, gateway_ns: str, gateway_name: str,
-                     has_gpu_nodes: bool, cluster: EksCluster, opts: pulumi.ResourceOptions) -> MonitoringStack | None:
+                     platform: Platform, opts: pulumi.ResourceOptions) -> MonitoringStack | None:
     o = cfg.observability
     if not o.enabled:
         return None
@@ -104,10 +106,12 @@ def build_monitoring(cfg: Phase1Config, cat: Catalog, *, serving_ns: str, gatewa
     ]
     return MonitoringStack("monitoring", MonitoringStackArgs(
         namespace=MONITORING_NS, kube_prometheus_stack=charts["kube-prometheus-stack"],
-        dcgm_exporter=charts["dcgm-exporter"] if has_gpu_nodes else None,
+        dcgm_exporter=charts["dcgm-exporter"] if platform.gpu_pools else None,
         rule_groups=render_rule_groups(rules_spec(cfg, cat, serving_ns, gateway_ns)),
         dashboards=render_dashboards(DashboardSpec(self_hosted_tiers=self_hosted_tiers(cfg),
                                                    monthly_budget_usd=cfg.monthly_budget_usd)),
         targets=targets, retention_days=o.retention_days, prometheus_storage_gib=o.prometheus_storage_gib,
-        grafana_storage_gib=o.grafana_storage_gib, api_server_egress=cluster.api_server_egress,
-        node_metrics_egress=cluster.node_metrics_egress, webhook_ingress=cluster.webhook_ingress), opts=opts)
+        grafana_storage_gib=o.grafana_storage_gib, storage_class=platform.storage_class,
+        api_server_egress=platform.allows.get("api_server_egress"),
+        node_metrics_egress=platform.allows.get("node_metrics_egress"),
+        webhook_ingress=platform.allows.get("webhook_ingress")), opts=opts)

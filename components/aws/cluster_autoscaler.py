@@ -10,10 +10,9 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws.iam import pod_identity_trust
+from components.aws.iam import pod_identity_role
 from components.k8s.helm import helm_release, release_record
 from strait.catalog.charts import ChartPin
 from strait.naming import child, iam_role_name
@@ -107,13 +106,12 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         chart_values(args)  # raises on a bad scale-down delay, before any child exists
         o = pulumi.ResourceOptions(parent=self)
 
-        role = aws.iam.Role(child(name, "role"), name=iam_role_name(args.cluster_name_plain, "cluster-autoscaler"),
-                            assume_role_policy=pod_identity_trust(), tags=args.tags, opts=o)
-        aws.iam.RolePolicy(child(name, "policy"), role=role.id,
-                           policy=autoscaler_policy(args.cluster_name_plain, args.region), opts=o)
-        assoc = aws.eks.PodIdentityAssociation(child(name, "identity"), cluster_name=args.cluster_name,
-                                               namespace=args.namespace, service_account=args.service_account,
-                                               role_arn=role.arn, tags=args.tags, opts=o)
+        role = pod_identity_role(
+            child(name, "role"), role_name=iam_role_name(args.cluster_name_plain, "cluster-autoscaler"),
+            policy=autoscaler_policy(args.cluster_name_plain, args.region), cluster_name=args.cluster_name,
+            namespace=args.namespace, service_accounts=[args.service_account], tags=args.tags, opts=o,
+            policy_resource_name=child(name, "policy"), association_names={args.service_account: child(name, "identity")})
+        assoc = role.associations[args.service_account]
         cm = k8s.core.v1.ConfigMap(child(name, "priorities"), metadata={
             "name": PRIORITY_CONFIGMAP, "namespace": args.namespace,
             "labels": k8s_labels(name=RELEASE, instance=name, component="autoscaler")},

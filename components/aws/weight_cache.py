@@ -1,10 +1,12 @@
 """The weight cache: a private S3 bucket of model checkpoints, seeded once from Hugging Face.
 
-Model servers stream weights from it (vLLM ``--load-format runai_streamer``) and never touch the hub.
+Model servers stream weights from it (vLLM ``--load-format runai_streamer``) and never touch the hub. The
+cache hands the blueprint one :class:`components.platform.WeightSource` per model (``weights``): the URI,
+an init container that waits for the completion marker (argv only, no shell), the ServiceAccount that may
+read, and the seeding Job a reader must wait for.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,10 +14,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws.iam import pod_identity_trust
+from components.aws.iam import pod_identity_role, s3_access_policy
+from components.aws.storage import private_bucket
 from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
+from components.platform import WeightSource
 from strait import seeding
 from strait.gpu_labels import MODEL_LABEL
+from strait.config.sections import hf_revision_problem
 from strait.naming import child, iam_role_name
 from strait.render.netpol import Allow, cidr_peer, public_https, tcp, workload_policy
 from strait.tags import k8s_labels
@@ -51,11 +56,16 @@ class WeightCacheArgs:
     namespace: str
     """Namespace of the seeding Jobs and of the readers' service accounts."""
     reader_service_accounts: list[str]
-    """Service accounts that get read-only access through EKS Pod Identity."""
+    """Service accounts that get read-only access through EKS Pod Identity. Each model's WeightSource names
+    the account with the model's key, which must be among them."""
     models: dict[str, SeedSpec]
     """Checkpoints keyed by model name; each lives under models/<hf_repo>/<revision>/."""
     tags: dict[str, str]
     seeder_image: str
+    region: str
+    """The bucket's region (the readers' S3 client and the wait container use it)."""
+    wait_image: str
+    """AWS CLI image of the init container that waits for a model's completion marker."""
     seed: bool = True
     """Run one Job per model that copies it from the hub. Default: on."""
     hf_token: pulumi.Input[str] | None = None
@@ -69,6 +79,35 @@ def model_prefix(spec: SeedSpec) -> str:
     return f"models/{spec.hf_repo}/{spec.revision}"
 
 
+def check_args(args: WeightCacheArgs) -> list[str]:
+    """Every problem with the args, before any resource exists. A revision becomes an object key and an argv
+    entry, so only safe Hugging Face refs pass (the same check the stack config makes)."""
+    problems = []
+    for model, spec in sorted(args.models.items()):
+        problem = hf_revision_problem(spec.revision)
+        if problem:
+            problems.append(f"models.{model}.revision {spec.revision!r} {problem}")
+        if model not in args.reader_service_accounts:
+            problems.append(f"models.{model}: no reader ServiceAccount named {model!r} (reader_service_accounts)")
+    return problems
+
+
+def wait_container(bucket: str, key: str, image: str, region: str) -> dict:
+    """Init container that exits 0 once ``s3://bucket/key`` exists. Argv only: no shell ever sees the key.
+
+    ``aws s3api wait object-exists`` polls HeadObject every 5 s and exits 255 after 20 tries (AWS CLI
+    reference, s3api wait object-exists); Kubernetes then restarts the init container (the pod's
+    restartPolicy is Always) with its back-off, so the pod keeps waiting for as long as seeding takes.
+    """
+    return {
+        "name": "wait-for-weights",
+        "image": image,
+        "command": ["aws", "s3api", "wait", "object-exists", "--bucket", bucket, "--key", key],
+        "env": [{"name": "HOME", "value": "/tmp"}, {"name": "AWS_REGION", "value": region}],
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+    }
+
+
 def seed_command() -> str:
     """Install the two libraries the seeder needs (pinned), then run strait/seeding.py from the ConfigMap."""
     return (f'pip install --no-cache-dir --quiet "huggingface_hub=={HF_HUB_VERSION}" "boto3=={BOTO3_VERSION}" '
@@ -79,74 +118,53 @@ class WeightCache(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     reader_role_arn: pulumi.Output[str]
     seed_jobs: dict[str, k8s.batch.v1.Job]
+    weights: dict[str, WeightSource]
+    """One per model: what a model server needs to read it (components/platform.py)."""
 
     def __init__(self, name: str, args: WeightCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("strait:aws:WeightCache", name, None, opts)
+        problems = check_args(args)
+        if problems:
+            raise ValueError("weight cache: " + "; ".join(problems))
         o = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(child(name, "bucket"), bucket=args.bucket_name, force_destroy=args.force_destroy,
-                               tags=args.tags, opts=o)
-        aws.s3.BucketOwnershipControls(child(name, "ownership"), bucket=bucket.id,
-                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=o)
-        aws.s3.BucketPublicAccessBlock(child(name, "public-access"), bucket=bucket.id, block_public_acls=True,
-                                       block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=o)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            child(name, "sse"), bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms"}, "bucket_key_enabled": True}],
-            opts=o)
-        aws.s3.BucketVersioning(child(name, "versioning"), bucket=bucket.id,
-                                versioning_configuration={"status": "Enabled"}, opts=o)
-        # Re-seeding a revision would otherwise keep every old copy of 20-140 GiB checkpoints forever.
-        aws.s3.BucketLifecycleConfiguration(child(name, "lifecycle"), bucket=bucket.id, rules=[{
-            "id": "expire-noncurrent", "status": "Enabled", "filter": {"prefix": ""},
-            "noncurrent_version_expiration": {"noncurrent_days": 7},
-            "abort_incomplete_multipart_upload": {"days_after_initiation": 2},
-        }], opts=o)
-        aws.s3.BucketPolicy(child(name, "tls-only"), bucket=bucket.id, policy=bucket.arn.apply(lambda arn: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }],
-        }, sort_keys=True)), opts=o)
-
-        reader = aws.iam.Role(child(name, "reader"), name=iam_role_name(str(args.bucket_name), "reader"),
-                              assume_role_policy=pod_identity_trust(), tags=args.tags, opts=o)
-        aws.iam.RolePolicy(child(name, "reader"), role=reader.id, policy=bucket.arn.apply(lambda arn: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{arn}/models/*"},
-                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": arn},
-            ],
-        }, sort_keys=True)), opts=o)
-        for sa in sorted(set(args.reader_service_accounts)):
-            aws.eks.PodIdentityAssociation(child(name, f"reader-{sa}"), cluster_name=args.cluster_name,
-                                           namespace=args.namespace, service_account=sa, role_arn=reader.arn,
-                                           tags=args.tags, opts=o)
+        bucket = private_bucket(name, bucket_name=args.bucket_name, tags=args.tags, opts=o,
+                                force_destroy=args.force_destroy)
+        reader = pod_identity_role(
+            child(name, "reader"), role_name=iam_role_name(str(args.bucket_name), "reader"),
+            policy=bucket.arn.apply(lambda arn: s3_access_policy(arn, ("s3:GetObject",), "models/")),
+            cluster_name=args.cluster_name, namespace=args.namespace, service_accounts=args.reader_service_accounts,
+            tags=args.tags, opts=o)
 
         self.seed_jobs = {}
         if args.seed and args.models:
             self._seeders(name, args, bucket, o)
         self.bucket_name = bucket.bucket
         self.reader_role_arn = reader.arn
+        region_env = ({"name": "AWS_REGION", "value": args.region}, {"name": "AWS_DEFAULT_REGION", "value": args.region})
         #: Where a reader (a model server streaming weights) must be allowed to connect.
         self.reader_egress: tuple[Allow, ...] = (POD_IDENTITY_AGENT, S3_HTTPS)
+        self.weights = {}
+        for model, spec in sorted(args.models.items()):
+            prefix = model_prefix(spec)
+            job = self.seed_jobs.get(model)
+            self.weights[model] = WeightSource(
+                uri=f"s3://{args.bucket_name}/{prefix}",
+                wait_container=wait_container(args.bucket_name, f"{prefix}/{COMPLETE_MARKER}", args.wait_image,
+                                              args.region),
+                service_account=model, env=region_env,
+                # The seeding Job when there is one (it runs after the reader can exist); else the binding.
+                ready=(job,) if job is not None else (reader.associations[model],), egress=self.reader_egress)
         self.register_outputs({"bucket_name": self.bucket_name, "reader_role_arn": self.reader_role_arn})
 
     def _seeders(self, name: str, args: WeightCacheArgs, bucket: aws.s3.Bucket, o: pulumi.ResourceOptions) -> None:
-        writer = aws.iam.Role(child(name, "seeder"), name=iam_role_name(str(args.bucket_name), "seeder"),
-                              assume_role_policy=pod_identity_trust(), tags=args.tags, opts=o)
-        aws.iam.RolePolicy(child(name, "seeder"), role=writer.id, policy=bucket.arn.apply(lambda arn: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                 "Resource": f"{arn}/models/*"},
-                {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": arn},
-            ],
-        }, sort_keys=True)), opts=o)
         sa_name = "strait-weight-seeder"
-        assoc = aws.eks.PodIdentityAssociation(child(name, "seeder"), cluster_name=args.cluster_name,
-                                               namespace=args.namespace, service_account=sa_name, role_arn=writer.arn,
-                                               tags=args.tags, opts=o)
+        writer = pod_identity_role(
+            child(name, "seeder"), role_name=iam_role_name(str(args.bucket_name), "seeder"),
+            policy=bucket.arn.apply(lambda arn: s3_access_policy(
+                arn, ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"), "models/")),
+            cluster_name=args.cluster_name, namespace=args.namespace, service_accounts=[sa_name], tags=args.tags,
+            opts=o, association_names={sa_name: child(name, "seeder")})
+        assoc = writer.associations[sa_name]
         labels = {**k8s_labels(name="weight-seeder", instance=name, component="weight-cache"), **args.labels}
         sa = k8s.core.v1.ServiceAccount(child(name, "seeder"), metadata={"name": sa_name, "namespace": args.namespace,
                                                                           "labels": labels},

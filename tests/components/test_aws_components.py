@@ -107,7 +107,8 @@ def test_weight_cache_bucket_is_private_encrypted_versioned_tls_only(monitor):
             bucket_name="strait-test-weights-abc", cluster_name="c1", namespace="strait-serving",
             reader_service_accounts=["qwen32b"], models={"qwen32b": SeedSpec(hf_repo="Qwen/Qwen2.5-32B-Instruct-AWQ",
                                                                                revision="main", weights_gib=18.0)},
-            hf_token="hf_plaintext_token_must_not_leak", seeder_image="python:3.12-slim", tags=CTX.tags("weight-cache")),
+            hf_token="hf_plaintext_token_must_not_leak", seeder_image="python:3.12-slim", tags=CTX.tags("weight-cache"),
+            region="ap-southeast-1", wait_image="aws-cli:2"),
             opts=opts).urn
     _run(build)
     _assert_parented_and_provided(monitor, "weights")

@@ -16,6 +16,7 @@ from components.k8s.observability.monitoring import (  # noqa: E402
     ScrapeTarget,
     kube_prometheus_stack_values,
 )
+from components.platform import ObjectStore  # noqa: E402
 from strait.catalog.charts import load_charts  # noqa: E402
 from strait.render.alerts import render_rule_groups  # noqa: E402
 from strait.render.dashboards import DashboardSpec, render_dashboards  # noqa: E402
@@ -76,11 +77,12 @@ def test_prometheus_values_size_retention_to_the_volume():
     assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "200Gi"
 
 
-def _langfuse_args() -> LangfuseArgs:
+def _langfuse_args(**store) -> LangfuseArgs:
     charts = load_charts()
-    return LangfuseArgs(namespace="strait-langfuse", cluster_name="c", bucket_name="strait-test-langfuse-0000",
-                        region="ap-southeast-1", langfuse=charts["langfuse"], cert_manager=charts["cert-manager"],
-                        clickhouse_operator=charts["clickhouse-operator"])
+    storage = ObjectStore(**{"bucket": "strait-test-langfuse-0000", "region": "ap-southeast-1",
+                             "service_account": "langfuse", **store})
+    return LangfuseArgs(namespace="strait-langfuse", storage=storage, langfuse=charts["langfuse"],
+                        cert_manager=charts["cert-manager"], clickhouse_operator=charts["clickhouse-operator"])
 
 
 def test_langfuse_credentials_never_enter_helm_values(monitor):
@@ -101,3 +103,23 @@ def test_langfuse_values_point_at_s3_without_keys():
     assert v["s3"]["deploy"] is False and v["s3"]["bucket"] == "strait-test-langfuse-0000"
     assert "accessKeyId" not in v["s3"] and "secretAccessKey" not in v["s3"]
     assert v["langfuse"]["nextauth"]["url"] == "http://localhost:3001"
+    assert v["langfuse"]["serviceAccount"] == {"create": True, "name": "langfuse"}  # Pod Identity needs no annotation
+
+
+def test_langfuse_runs_as_the_stores_identity_on_any_cloud():
+    """A store bound through an annotation (GKE Workload Identity) gets it on the chart's ServiceAccount."""
+    v = langfuse_values(_langfuse_args(service_account="traces", endpoint="https://storage.googleapis.com",
+                                       service_account_annotations={"iam.gke.io/gcp-service-account": "lf@p.iam"}))
+    assert v["langfuse"]["serviceAccount"]["name"] == "traces"
+    assert v["langfuse"]["serviceAccount"]["annotations"] == {"iam.gke.io/gcp-service-account": "lf@p.iam"}
+    assert v["s3"]["endpoint"] == "https://storage.googleapis.com"
+
+
+def test_langfuse_creates_no_cloud_resources(monitor):
+    @pulumi.runtime.test
+    def build():
+        Langfuse("langfuse", _langfuse_args())
+
+    build()
+    clouds = sorted({r.type for r in monitor.registrations if r.type.startswith(("aws:", "gcp:"))})
+    assert clouds == []

@@ -1,11 +1,12 @@
-"""Self-hosted Langfuse (LLM tracing) on EKS: the official chart, its prerequisites, and an S3 bucket.
+"""Self-hosted Langfuse (LLM tracing): the official chart and its prerequisites, on the cloud's object store.
 
 Why chart 2.0.0 (Langfuse v4) and not 1.x: chart 1.x bundles Bitnami sub-charts whose ClickHouse cannot
 reach a v4-compatible version (langfuse-docs#3566), so it is a dead end; 2.0.0 replaces them with
 OSS-licensed charts (groundhog2k Postgres, Valkey) and the official ClickHouse operator. The price is
 two prerequisites, cert-manager and the ClickHouse operator, installed here first as pinned charts.
-Blob storage is a real S3 bucket (SeaweedFS off), reached through EKS Pod Identity with a role that
-can only touch that bucket: no access keys exist anywhere.
+Blob storage is the cloud's private bucket (SeaweedFS off), an :class:`components.platform.ObjectStore`
+the platform creates (components/aws/storage.py on AWS) and binds to Langfuse's ServiceAccount through the
+cloud's workload identity, with access to that bucket only: no access keys exist anywhere.
 
 Every credential (salt, encryption key, NextAuth secret, database and cache passwords, the project's
 API keys, the admin password) is a pulumi_random value kept in Pulumi state as a secret, so it never
@@ -14,19 +15,17 @@ generation would rotate them under a renderer that cannot read the cluster).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.aws.iam import pod_identity_trust
 from components.k8s.helm import helm_release, release_record
 from components.k8s.namespace import namespace
+from components.platform import ObjectStore
 from strait.catalog.charts import ChartPin
-from strait.naming import child, iam_role_name
+from strait.naming import child
 from strait.render.netpol import Allow, namespace_peer, tcp, within_namespace, workload_policy
 from strait.tags import k8s_labels
 
@@ -49,25 +48,22 @@ CLICKHOUSE_OPERATOR_NS = "clickhouse-operator-system"
 @dataclass(frozen=True, kw_only=True)
 class LangfuseArgs:
     namespace: str
-    cluster_name: pulumi.Input[str]
-    bucket_name: str
-    region: str
+    storage: ObjectStore
+    """The bucket for events, exports and media (``platform.object_store``); Langfuse runs as its
+    ServiceAccount. The store expires raw events after ``trace_retention_days``."""
     langfuse: ChartPin
     cert_manager: ChartPin
     clickhouse_operator: ChartPin
     clickhouse_storage_gib: int = 50
     postgres_storage_gib: int = 20
     trace_retention_days: int = 30
-    """Raw event uploads in S3 expire after this many days."""
+    """Raw event uploads expire after this many days (the object store's lifecycle rule)."""
     storage_class: str = "gp3"
-    force_destroy: bool = False
-    """Default: `pulumi destroy` refuses to delete a bucket that still holds traces."""
-    tags: dict[str, str] | None = None
     client_namespaces: tuple[str, ...] = ()
     """Namespaces that send traces to the web service (the gateway's). Default: none."""
     egress: tuple[Allow, ...] = ()
-    """Where Langfuse may connect outside its namespace: the object store and the credentials endpoint.
-    Default: nowhere."""
+    """Where Langfuse may connect outside its namespace besides the object store (whose ``egress`` is always
+    allowed). Default: nowhere else."""
 
 
 def _password(name: str, length: int, o: pulumi.ResourceOptions) -> pulumi.Output[str]:
@@ -85,7 +81,9 @@ def langfuse_values(args: LangfuseArgs) -> dict:
             "encryptionKey": ref(CREDENTIALS, "encryption-key"),
             "nextauth": {"url": f"http://localhost:{LOCAL_PORT}", "secret": ref(CREDENTIALS, "nextauth-secret")},
             "features": {"telemetryEnabled": False, "signUpDisabled": True},
-            "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
+            "serviceAccount": {"create": True, "name": args.storage.service_account,
+                               **({"annotations": dict(args.storage.service_account_annotations)}
+                                  if args.storage.service_account_annotations else {})},
             # Headless initialisation: the organisation, project, its API keys (the gateway's) and an admin.
             "additionalEnv": [
                 {"name": "LANGFUSE_INIT_ORG_ID", "value": INIT_ORG},
@@ -121,10 +119,11 @@ def langfuse_values(args: LangfuseArgs) -> dict:
         },
         "s3": {
             "deploy": False,
-            "bucket": args.bucket_name,
-            "region": args.region,
+            "bucket": args.storage.bucket,
+            "region": args.storage.region,
+            **({"endpoint": args.storage.endpoint} if args.storage.endpoint else {}),
             "forcePathStyle": False,
-            # No keys: the AWS SDK in Langfuse takes Pod Identity credentials for SERVICE_ACCOUNT.
+            # No keys: Langfuse's S3 client takes the workload identity's credentials for its ServiceAccount.
             "eventUpload": {"prefix": "events/"},
             "batchExport": {"enabled": True, "prefix": "exports/"},
             "mediaUpload": {"enabled": True, "prefix": "media/"},
@@ -145,17 +144,10 @@ def langfuse_policies(args: LangfuseArgs) -> dict[str, dict]:
     if args.client_namespaces:
         out["allow-trace-clients"] = workload_policy(None, ingress=[Allow(
             tuple(namespace_peer(n) for n in sorted(set(args.client_namespaces))), tcp(WEB_PORT), "traces from the gateway")])
-    if args.egress:
-        out["allow-object-store"] = workload_policy(None, egress=list(args.egress))
+    egress = [*args.storage.egress, *args.egress]
+    if egress:
+        out["allow-object-store"] = workload_policy(None, egress=egress)
     return out
-
-
-def bucket_policy_document(bucket_arn: str) -> str:
-    """Least privilege: objects in this one bucket, and listing it. Nothing else."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{bucket_arn}/*"},
-        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": bucket_arn},
-    ]}, sort_keys=True)
 
 
 class Langfuse(pulumi.ComponentResource):
@@ -173,31 +165,6 @@ class Langfuse(pulumi.ComponentResource):
         ns = args.namespace
         labels = k8s_labels(name="langfuse", instance=name, component="tracing", version=args.langfuse.app_version.split()[-1])
         meta = lambda n, namespace=ns: {"name": n, "namespace": namespace, "labels": labels}  # noqa: E731
-
-        # --- S3 for events, exports and media, reached through Pod Identity -------------------------
-        tags = args.tags or {}
-        bucket = aws.s3.Bucket(child(name, "bucket"), bucket=args.bucket_name, force_destroy=args.force_destroy,
-                               tags=tags, opts=o)
-        aws.s3.BucketOwnershipControls(child(name, "ownership"), bucket=bucket.id,
-                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=o)
-        aws.s3.BucketPublicAccessBlock(child(name, "public-access"), bucket=bucket.id, block_public_acls=True,
-                                       block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=o)
-        aws.s3.BucketServerSideEncryptionConfiguration(child(name, "sse"), bucket=bucket.id, rules=[{
-            "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}], opts=o)
-        aws.s3.BucketLifecycleConfiguration(child(name, "lifecycle"), bucket=bucket.id, rules=[{
-            "id": "expire-raw-events", "status": "Enabled", "filter": {"prefix": "events/"},
-            "expiration": {"days": args.trace_retention_days}}], opts=o)
-        aws.s3.BucketPolicy(child(name, "tls-only"), bucket=bucket.id, policy=bucket.arn.apply(lambda arn: json.dumps({
-            "Version": "2012-10-17", "Statement": [{
-                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}, sort_keys=True)),
-            opts=o)
-        role = aws.iam.Role(child(name, "role"), name=iam_role_name(args.bucket_name, "langfuse"),
-                            assume_role_policy=pod_identity_trust(), tags=tags, opts=o)
-        aws.iam.RolePolicy(child(name, "s3"), role=role.id, policy=bucket.arn.apply(bucket_policy_document), opts=o)
-        identity = aws.eks.PodIdentityAssociation(child(name, "pod-identity"), cluster_name=args.cluster_name,
-                                                  namespace=ns, service_account=SERVICE_ACCOUNT, role_arn=role.arn,
-                                                  tags=tags, opts=o)
 
         # --- credentials, pinned in Pulumi state ------------------------------------------------------
         self.public_key = pulumi.Output.concat("pk-lf-", _password(child(name, "public-key"), 32, o))
@@ -236,7 +203,8 @@ class Langfuse(pulumi.ComponentResource):
                             args.clickhouse_operator, {"certManager": {"install": False}},
                             pulumi.ResourceOptions(parent=self, depends_on=[cm]), create_namespace=True)
         helm_release(child(name, "langfuse"), RELEASE, ns, args.langfuse, langfuse_values(args),
-                     pulumi.ResourceOptions(parent=self, depends_on=[ns_res, chop, identity, *secrets]), timeout_seconds=1500)
+                     pulumi.ResourceOptions(parent=self, depends_on=[ns_res, chop, *args.storage.ready, *secrets]),
+                     timeout_seconds=1500)
         self.releases = {n: release_record(p) for n, p in (("cert-manager", args.cert_manager),
                                                             ("clickhouse-operator", args.clickhouse_operator),
                                                             (RELEASE, args.langfuse))}
@@ -244,4 +212,4 @@ class Langfuse(pulumi.ComponentResource):
         self.web_service = WEB_SERVICE
         #: What a trace client's egress policy must allow.
         self.client_egress = Allow((namespace_peer(ns),), tcp(WEB_PORT), "Langfuse web (traces)")
-        self.register_outputs({"host": self.host, "bucket": bucket.bucket, "releases": self.releases})
+        self.register_outputs({"host": self.host, "bucket": args.storage.bucket, "releases": self.releases})

@@ -1,0 +1,50 @@
+"""The clouds phase 1 runs on: each maps the stack config to its cloud's typed args and builds the
+:class:`components.platform.Platform`. The blueprint picks one, once, with ``PLATFORMS[cfg.cloud]``;
+a new cloud is one more function and one more entry here, not an ``if`` in the wiring."""
+from __future__ import annotations
+
+from typing import Callable
+
+from blueprints.loader import StackSecrets
+from blueprints.phase1_mvp.config import Phase1Config
+from components.aws.platform import AwsPlatformArgs, AwsPoolSpec, build_aws_platform
+from components.aws.weight_cache import SeedSpec
+from components.context import StackContext
+from components.platform import Platform
+from strait.catalog import Catalog
+from strait.catalog.charts import load_charts
+from strait.naming import eks_cluster_name
+
+
+def seed_specs(cfg: Phase1Config, cat: Catalog) -> dict[str, SeedSpec]:
+    """The checkpoint each model key needs in the weight cache."""
+    out = {}
+    for key, m in sorted(cfg.models.items()):
+        variant = cat.variant(m.model, m.quantization)
+        out[key] = SeedSpec(hf_repo=variant.hf_repo, revision=m.revision, weights_gib=variant.weights_gib)
+    return out
+
+
+def aws_platform(cfg: Phase1Config, ctx: StackContext, cat: Catalog, secrets: StackSecrets, *,
+                 serving_namespace: str) -> Platform:
+    """EKS in ``cfg.region``: the stack's network, cluster, GPU pools and autoscaler sections."""
+    return build_aws_platform(AwsPlatformArgs(
+        region=cfg.region, cluster_name=eks_cluster_name(ctx.project, ctx.stack),
+        kubernetes_version=cfg.cluster.kubernetes_version, vpc_cidr=cfg.network.cidr,
+        availability_zones=tuple(cat.regions[cfg.region].zones[: cfg.network.availability_zones]),
+        nat_gateways=cfg.network.nat_gateways, system_instance_type=cfg.cluster.system_instance_type,
+        system_nodes=cfg.cluster.system_nodes, api_public_cidrs=tuple(cfg.cluster.api_public_cidrs),
+        pools={name: AwsPoolSpec(instance_types=tuple(p.instance_types), capacity=p.capacity, min_size=p.min_size,
+                                 max_size=p.max_size, desired_size=p.desired, disk_size_gib=p.disk_size_gib, ami=p.ami)
+               for name, p in sorted(cfg.gpu_pools.items())},
+        serving_namespace=serving_namespace, models=seed_specs(cfg, cat),
+        seeder_image=cat.image("hf-downloader"), wait_image=cat.image("aws-cli"),
+        device_plugin_image=cat.image("nvidia-device-plugin"),
+        device_plugin_version=cat.images["nvidia-device-plugin"].version,
+        autoscaler_chart=load_charts()["cluster-autoscaler"] if cfg.autoscaler.enabled else None,
+        scale_down_unneeded_minutes=cfg.autoscaler.scale_down_unneeded_minutes, seed=cfg.weight_cache.seed,
+        hf_token=secrets.get("hf_token"), force_destroy=cfg.weight_cache.force_destroy), ctx, cat)
+
+
+#: ``cfg.cloud`` -> the function that builds that cloud's Platform for this blueprint.
+PLATFORMS: dict[str, Callable[..., Platform]] = {"aws": aws_platform}

@@ -1,0 +1,162 @@
+"""The pod every model server shares, whatever the engine (vLLM today; SGLang and LeaderWorkerSet workers next).
+
+Pure functions returning dicts (no resources, no cloud): requests sized from the node, the startup budget,
+rollout surge, /dev/shm for tensor parallelism, probes, non-root with a read-only root, graceful drain,
+GPU scheduling on one pool, one replica per node, and the weight cache's wait container and identity.
+The engine-specific part is only the command line and its environment (``ServerPod.command/args/env``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
+from components.platform import GpuPool, WeightSource
+from strait.config.checks import startup_budget_seconds
+from strait.gpu_labels import GPU_LABEL, GPU_RESOURCE, GPU_TOLERATION, POOL_LABEL
+
+PROBE_PERIOD_SECONDS = 10
+PRE_STOP_SECONDS = 10
+#: Extra seconds between the engine's own drain deadline and the kubelet's SIGKILL.
+GRACE_MARGIN_SECONDS = 20
+#: Share of a node's CPU and memory one replica requests (the rest is the kubelet's, the DaemonSets').
+NODE_SHARE = 0.75
+MIN_CPU, MIN_MEMORY_GIB = 1, 8
+#: A Deployment is marked failed this long after the startup budget if it still has not progressed.
+PROGRESS_MARGIN_SECONDS = 600
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSizing:
+    """What one replica asks of its node and how long it may take to start."""
+
+    cpu_request: float
+    memory_request_gib: int
+    startup_timeout_seconds: int
+    """Budget for the first /health to answer: weights streamed, CUDA graphs captured."""
+    max_surge: int = 0
+    """0 when the pool has no spare GPU node, so a rollout replaces pods one at a time."""
+
+
+def size_for_pool(pool: GpuPool, *, replicas: int, weights_gib_per_gpu: float,
+                  startup_timeout_seconds: int | None = None) -> ServerSizing:
+    """Requests from the pool's smallest node (``GpuPool.node_vcpu/node_memory_gib``), the startup budget from
+    the weights each GPU loads (unless the stack sets one), and a surge only when the pool can grow past
+    ``replicas`` nodes."""
+    return ServerSizing(
+        cpu_request=max(MIN_CPU, math.floor(pool.node_vcpu * NODE_SHARE)),
+        memory_request_gib=max(MIN_MEMORY_GIB, math.floor(pool.node_memory_gib * NODE_SHARE)),
+        startup_timeout_seconds=startup_timeout_seconds or startup_budget_seconds(weights_gib_per_gpu),
+        max_surge=1 if pool.max_nodes > replicas else 0)
+
+
+def shm_size_gib(tp: int) -> int:
+    """NCCL uses /dev/shm between tensor-parallel ranks; 1 GiB suffices without TP."""
+    return 1 if tp == 1 else 4 * tp
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerPod:
+    """One model server's pod, engine-neutral but for ``command``, ``args`` and ``env``."""
+
+    container: str
+    """Container name (the engine: vllm, sglang)."""
+    image: str
+    command: Sequence[str]
+    args: Sequence[str]
+    env: Sequence[Mapping[str, object]]
+    """The engine's environment; the weight source's (region, project) is appended."""
+    port: int
+    pool: str
+    gpu_model: str
+    gpus: int
+    tensor_parallel_size: int
+    sizing: ServerSizing
+    shutdown_timeout_seconds: int
+    """The engine's own drain time after SIGTERM; the grace period outlasts it."""
+    service_account: str
+    selector: Mapping[str, str]
+    """Labels of this server's pods: anti-affinity and zone spread select on them."""
+    weights: WeightSource | None = None
+    """Default: no wait for a cache (the engine finds weights itself; tests only)."""
+    home: str = "/home/server"
+    """Writable home (an emptyDir): caches go there under a read-only root."""
+    health_path: str = "/health"
+
+
+def _probe(path: str, period: int, failures: int, timeout: int) -> dict:
+    return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "failureThreshold": failures,
+            "timeoutSeconds": timeout}
+
+
+def pod_spec(p: ServerPod) -> dict:
+    """The pod spec: the engine container, the weight cache's wait container, scheduling and volumes."""
+    if p.gpus != p.tensor_parallel_size:
+        raise ValueError(f"gpus ({p.gpus}) must equal tensor_parallel_size ({p.tensor_parallel_size})")
+    s = p.sizing
+    mem = f"{s.memory_request_gib}Gi"
+    container = {
+        "name": p.container,
+        "image": p.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": list(p.command),
+        "args": list(p.args),
+        "env": [dict(e) for e in p.env] + [dict(e) for e in (p.weights.env if p.weights else ())],
+        "ports": [{"name": "http", "containerPort": p.port, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": f"{s.cpu_request:g}", "memory": mem, GPU_RESOURCE: str(p.gpus)},
+                      "limits": {"memory": mem, GPU_RESOURCE: str(p.gpus)}},
+        "startupProbe": _probe(p.health_path, PROBE_PERIOD_SECONDS,
+                               math.ceil(s.startup_timeout_seconds / PROBE_PERIOD_SECONDS), 5),
+        "readinessProbe": _probe(p.health_path, PROBE_PERIOD_SECONDS, 3, 5),
+        "livenessProbe": _probe(p.health_path, 15, 4, 10),
+        # Stop sending new work before SIGTERM; the engine then drains for its shutdown timeout.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, {"name": "home", "mountPath": p.home},
+                         {"name": "tmp", "mountPath": "/tmp"}],
+    }
+    init = []
+    if p.weights is not None:
+        # The cloud says what to run (argv and env, never a shell string built from config); the pod adds
+        # the same hardening as every container and a writable /tmp.
+        init.append({**dict(p.weights.wait_container), "imagePullPolicy": "IfNotPresent",
+                     "securityContext": CONTAINER_SECURITY, "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]})
+    sel = dict(p.selector)
+    return {
+        "serviceAccountName": p.service_account,
+        # Pod Identity / Workload Identity mount their own projected token; the Kubernetes API token is not needed.
+        "automountServiceAccountToken": False,
+        "securityContext": POD_SECURITY,
+        "terminationGracePeriodSeconds": p.shutdown_timeout_seconds + PRE_STOP_SECONDS + GRACE_MARGIN_SECONDS,
+        "nodeSelector": {POOL_LABEL: p.pool, GPU_LABEL: p.gpu_model},
+        "tolerations": [GPU_TOLERATION],
+        # One replica per node: a node loss (spot reclaim) takes down one replica, not all.
+        "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": sel}, "topologyKey": "kubernetes.io/hostname"}]}},
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                       "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": sel}}],
+        "initContainers": init,
+        "containers": [container],
+        "volumes": [
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{shm_size_gib(p.tensor_parallel_size)}Gi"}},
+            {"name": "home", "emptyDir": {"sizeLimit": "20Gi"}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "10Gi"}},
+        ],
+    }
+
+
+def deployment_spec(p: ServerPod, *, replicas: int, labels: Mapping[str, str],
+                    annotations: Mapping[str, str] | None = None) -> dict:
+    """A Deployment of ``replicas`` such pods, rolled out within the pool's spare nodes."""
+    s = p.sizing
+    return {
+        "replicas": replicas,
+        "revisionHistoryLimit": 5,
+        "selector": {"matchLabels": dict(p.selector)},
+        "strategy": {"type": "RollingUpdate",
+                     "rollingUpdate": {"maxSurge": s.max_surge, "maxUnavailable": 0 if s.max_surge else 1}},
+        # A rollout waits for model load; do not mark it failed before the startup budget runs out.
+        "progressDeadlineSeconds": s.startup_timeout_seconds + PROGRESS_MARGIN_SECONDS,
+        "template": {"metadata": {"labels": dict(labels), "annotations": dict(annotations or {})}, "spec": pod_spec(p)},
+    }
