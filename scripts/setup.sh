@@ -59,6 +59,14 @@ if ! stamp_ok .venv-checkov/.strait "checkov==3.3.30"; then
   echo "checkov==3.3.30" > .venv-checkov/.strait
 fi
 
+# 2d. IBM's network-config-analyzer (np-guard), a second judge of the NetworkPolicies, in its own venv
+#     (it pins PyYAML and networkx).
+if ! stamp_ok .venv-nca/.strait "network-config-analyzer==2.1.0"; then
+  "$PY" -m venv .venv-nca
+  quiet .venv-nca/bin/pip install --disable-pip-version-check "network-config-analyzer==2.1.0"
+  echo "network-config-analyzer==2.1.0" > .venv-nca/.strait
+fi
+
 # 3. vLLM's own argument parser, in its own venv (CPU torch, vLLM without its GPU dependencies).
 if [ -x scripts/setup-judges.sh ]; then
   scripts/setup-judges.sh
