@@ -9,6 +9,7 @@ from strait.catalog import load_catalog
 from strait.config.advisories import AcceptedAdvisories
 from strait.config.checks import check_platform
 from strait.config.errors import issues_error
+from strait.config.gcp import GcpConfig, check_gcp
 from strait.config.observability import ObservabilityConfig, check_observability
 from strait.tags import aws_tag_issues
 from strait.config.sections import (
@@ -28,8 +29,10 @@ class Phase1Config(StrictModel):
     """`strait:*` keys of a phase-1 stack. Every key is checked before any resource exists."""
 
     blueprint: Literal["phase1_mvp"]
-    cloud: Literal["aws"] = Field("aws", description="Phase 1 targets EKS.")
-    region: str = Field(description="AWS region code from the catalog, e.g. ap-southeast-1.")
+    cloud: Literal["aws", "gcp"] = Field("aws", description="Which cloud builds the platform: aws (EKS, S3) or gcp "
+                                         "(GKE, GCS; needs the gcp section). Default: aws.")
+    region: str = Field(description="Region code of that cloud from the catalog, e.g. ap-southeast-1 (AWS) or "
+                        "asia-southeast1 (GCP).")
     cost_center: str = Field(
         min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.:/=+@-]+$",
         description="Billing owner; becomes the cost-center tag on every resource.",
@@ -46,6 +49,7 @@ class Phase1Config(StrictModel):
     weight_cache: WeightCacheConfig = Field(default_factory=WeightCacheConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     autoscaler: AutoscalerConfig = Field(default_factory=AutoscalerConfig)
+    gcp: GcpConfig | None = Field(None, description="Google Cloud settings; required with cloud: gcp. Default: none.")
     accepted_advisories: AcceptedAdvisories = Field(default_factory=dict)
 
     @field_validator("tags")
@@ -58,7 +62,8 @@ class Phase1Config(StrictModel):
 
     @model_validator(mode="after")
     def _against_catalog(self) -> "Phase1Config":
-        issues = check_platform(self, load_catalog()) + check_observability(self)
+        cat = load_catalog()
+        issues = check_platform(self, cat) + check_gcp(self, cat) + check_observability(self)
         if issues:
             raise issues_error(issues)
         return self

@@ -36,13 +36,14 @@ def check_platform(cfg: PlatformConfig, cat: Catalog) -> list[ConfigIssue]:
     region_ok = region is not None and region.cloud == cfg.cloud
     if not region_ok:
         options = sorted(k for k, r in cat.regions.items() if r.cloud == cfg.cloud)
-        add(ConfigIssue("region", cfg.region, f"not an {cfg.cloud.upper()} region in the catalog",
+        add(ConfigIssue("region", cfg.region, f"not {'a' if cfg.cloud == 'gcp' else 'an'} {cfg.cloud.upper()} region in the catalog",
                         f"{_did_you_mean(cfg.region, options)}use one of: {', '.join(options)}"))
 
     k8s = cfg.cluster.kubernetes_version
-    if k8s not in cat.kubernetes_versions:
-        add(ConfigIssue("cluster.kubernetes_version", k8s, "not an EKS version in the catalog",
-                        f"use one of: {', '.join(sorted(cat.kubernetes_versions))}"))
+    versions, service = (cat.gke_versions, "a GKE") if cfg.cloud == "gcp" else (cat.kubernetes_versions, "an EKS")
+    if k8s not in versions:
+        add(ConfigIssue("cluster.kubernetes_version", k8s, f"not {service} version in the catalog",
+                        f"use one of: {', '.join(sorted(versions))}"))
     if region_ok:  # offers are per region; without one, instance checks would only repeat the region error
         issues += _check_instance("cluster.system_instance_type", cfg.cluster.system_instance_type, cfg.region, cat, gpu=False)
 

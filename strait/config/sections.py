@@ -72,8 +72,10 @@ class NetworkConfig(StrictModel):
 class ClusterConfig(StrictModel):
     """The EKS control plane and its system node group."""
 
-    kubernetes_version: str = Field("1.35", description="EKS minor version; must be in the catalog (kubernetes.yaml).")
-    system_instance_type: str = Field("m7i.large", description="Instance type of the system (CPU) node group.")
+    kubernetes_version: str = Field("1.35", description="EKS or GKE minor version (by `cloud`); must be in the catalog "
+                                    "(kubernetes.yaml).")
+    system_instance_type: str = Field("m7i.large", description="Instance type (AWS) or machine type (GCP, e.g. e2-standard-8) "
+                                      "of the system (CPU) node group.")
     system_nodes: int = Field(2, ge=1, le=10, description="Size of the system node group (min = desired; max = +1).")
     api_public_cidrs: list[str] = Field(
         default_factory=list,
