@@ -27,10 +27,13 @@ def _load_stack(args: argparse.Namespace):
 
     try:
         project_dir = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
-        stack_cfg = load_stack_config(project_dir, args.stack)
+        stack_cfg = load_stack_config(project_dir, args.stack, collect=True)
     except StackFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise _Exit(EXIT_CONFIG) from None
+    file_error = stack_cfg.problems_error()  # reported with the config's own errors, not instead of them
+    if file_error:
+        print(f"error: {file_error}", file=sys.stderr)
     sys.path.insert(0, str(project_dir))
     raw = stack_cfg.namespace()
     present = {k for k in SECRET_KEYS if k in raw}
@@ -44,6 +47,8 @@ def _load_stack(args: argparse.Namespace):
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         raise _Exit(EXIT_CONFIG) from None
+    if file_error:
+        raise _Exit(EXIT_CONFIG)
     needed = {PROVIDER_SECRET[p.provider] for t in cfg.gateway.tiers.values() for p in t.providers}
     return with_placeholders(stack_cfg, sorted(needed - present)), cfg
 

@@ -196,6 +196,14 @@ def unknown_key_issue(path: str, key: str, allowed: list[str] | set[str], *, sec
     return ConfigIssue(path, NOT_SHOWN, f"unknown key '{key}'", fix)
 
 
+def dotted(loc: tuple | list) -> str:
+    """("gateway", "tiers", "t", "models", 0) -> "gateway.tiers.t.models[0]", as Strait's own issues write it."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def from_validation_error(exc: ValidationError, model: type[BaseModel],
                           secret_keys: set[str] | frozenset[str] = frozenset()) -> list[ConfigIssue]:
     """Turn pydantic's errors into issues. ``secret_keys``: the top-level secret key names, to suggest."""
@@ -205,13 +213,13 @@ def from_validation_error(exc: ValidationError, model: type[BaseModel],
         loc = tuple(err["loc"])
         if err["type"] == "strait_issues":
             # a nested model's own cross-field issues carry paths relative to it
-            prefix = ".".join(str(p) for p in loc)
+            prefix = dotted(loc)
             issues.extend(ConfigIssue(".".join(p for p in (prefix, i.path) if p), i.value, i.problem, i.fix)
                           for i in ctx["issues"])
             continue
         if loc and loc[-1] == "[key]":  # a collection's key (a name the user chose) failed its check
             loc = loc[:-1]
-        path = ".".join(str(p) for p in loc) or "(root)"
+        path = dotted(loc) or "(root)"
         value = err.get("input", MISSING) if err["type"] != "missing" else MISSING
         msg = err["msg"]
         link = f"see {reference_link(model, loc)}"

@@ -68,8 +68,11 @@ _YAML_HINTS = (
 )
 
 
-def read_yaml(path: Path, shown: str) -> Any:
-    """Parse one YAML file strictly: UTF-8 only, no duplicate keys, errors with line numbers and a fix."""
+def read_yaml(path: Path, shown: str, duplicates: list[str] | None = None) -> Any:
+    """Parse one YAML file strictly: UTF-8 only, no duplicate keys, errors with line numbers and a fix.
+
+    Duplicate keys raise, unless ``duplicates`` is given: then they are appended to it (so they can be
+    reported together with the config's own errors)."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -102,10 +105,12 @@ def read_yaml(path: Path, shown: str) -> Any:
         raise StackFileError(f"{shown}: not valid YAML ({exc}). Fix: check the file is a YAML document") from None
     finally:
         loader.dispose()
-    if loader.duplicates:
-        raise StackFileError(f"Invalid {shown}", [
-            f"line {again}: key {key!r} repeats the key at line {first}; YAML would silently keep only the last. "
-            "Fix: keep one of them" for key, first, again in sorted(loader.duplicates, key=lambda d: d[2])])
+    found = [f"line {again}: key {key!r} repeats the key at line {first}; YAML would silently keep only the last. "
+             "Fix: keep one of them" for key, first, again in sorted(loader.duplicates, key=lambda d: d[2])]
+    if found and duplicates is None:
+        raise StackFileError(f"Invalid {shown}", found)
+    if duplicates is not None:
+        duplicates.extend(found)
     return doc
 
 
@@ -127,6 +132,13 @@ class StackConfig:
     secret_keys: frozenset[str] = field(default_factory=frozenset)
     placeholders: tuple[str, ...] = ()
     """Secret keys filled with offline placeholders (not set in the stack file)."""
+    file: str = ""
+    """The stack file, relative to the project ("stacks/Pulumi.phase1-sg.yaml")."""
+    problems: tuple[str, ...] = ()
+    """Problems that did not stop reading (duplicate keys, malformed keys); only with ``collect=True``."""
+
+    def problems_error(self) -> StackFileError | None:
+        return StackFileError(f"Invalid {self.file}", list(self.problems)) if self.problems else None
 
     def namespace(self, ns: str = NAMESPACE) -> dict[str, Any]:
         return {k.split(":", 1)[1]: v for k, v in self.values.items() if k.startswith(f"{ns}:")}
@@ -170,7 +182,8 @@ def with_placeholders(cfg: StackConfig, keys: list[str]) -> StackConfig:
             secret_keys.add(full)
             filled.append(key)
     return StackConfig(project=cfg.project, stack=cfg.stack, project_dir=cfg.project_dir, values=values,
-                       secret_keys=frozenset(secret_keys), placeholders=tuple(sorted(set(cfg.placeholders) | set(filled))))
+                       secret_keys=frozenset(secret_keys), placeholders=tuple(sorted(set(cfg.placeholders) | set(filled))),
+                       file=cfg.file, problems=cfg.problems)
 
 
 def _project(project_dir: Path) -> dict[str, Any]:
@@ -187,7 +200,10 @@ def _project(project_dir: Path) -> dict[str, Any]:
     return proj
 
 
-def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
+def load_stack_config(project_dir: Path, stack: str, *, collect: bool = False) -> StackConfig:
+    """Read a stack the way the Pulumi CLI would. A file that cannot be read as a stack raises StackFileError;
+    smaller problems (duplicate or malformed keys) raise too, unless ``collect``: then they are returned in
+    ``problems``, so the caller reports them together with the config's own errors."""
     proj = _project(project_dir)
     project = proj["name"]
     stack_dir = project_dir / str(proj.get("stackConfigDir", "."))
@@ -205,9 +221,10 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
             elif not isinstance(decl, dict):
                 values[full] = decl
     shown = str(path.relative_to(project_dir))
-    stack_doc = read_yaml(path, shown)
-    config = _config_section(stack_doc, shown)
-    secret_keys, problems = set(), []
+    problems: list[str] = []
+    stack_doc = read_yaml(path, shown, problems)
+    config = _config_section(stack_doc, shown, problems)
+    secret_keys = set()
     for key, value in config.items():
         if not isinstance(key, str) or key.count(":") != 1 or not all(key.split(":")):
             fix = (f"write it as {NAMESPACE}:{key}" if isinstance(key, str) and ":" not in key
@@ -220,39 +237,42 @@ def load_stack_config(project_dir: Path, stack: str) -> StackConfig:
             value = placeholder_secret(key.split(":", 1)[1])
             secret_keys.add(key)
         values[key] = value
-    if problems:
+    if problems and not collect:
         raise StackFileError(f"Invalid {shown}", problems)
     return StackConfig(project=project, stack=stack, project_dir=project_dir, values=values,
-                       secret_keys=frozenset(secret_keys), placeholders=())
+                       secret_keys=frozenset(secret_keys), placeholders=(), file=shown, problems=tuple(problems))
 
 
-def _config_section(doc: Any, shown: str) -> dict[str, Any]:
-    """The ``config:`` mapping of a stack file, or an error that says what the file holds instead."""
+def _config_section(doc: Any, shown: str, problems: list[str]) -> dict[str, Any]:
+    """The ``config:`` mapping of a stack file, or an error that says what the file holds instead.
+
+    Problems that leave a usable ``config:`` (a stray top-level key) are appended to ``problems``."""
     layout = (f"Fix: start the file with a `config:` line and indent `{NAMESPACE}:<key>: <value>` lines under it, "
               f"as in {_EXAMPLE}")
     if not isinstance(doc, dict):
         raise StackFileError(f"{shown} is {_kind(doc)}, not a mapping with a `config:` section. {layout}")
-    problems = []
+    fatal = []
     stray = sorted(str(k) for k in doc if k not in STACK_FILE_KEYS)
     namespaced = [k for k in stray if ":" in k]
     if namespaced:
-        problems.append(f"{', '.join(namespaced)} {'is' if len(namespaced) == 1 else 'are'} at the top level of the file, "
-                        "outside the `config:` wrapper, so Pulumi would not read "
-                        f"{'it' if len(namespaced) == 1 else 'them'}. Fix: put a `config:` line first and indent "
-                        f"{'this key' if len(namespaced) == 1 else 'these keys'} under it")
+        # without `config:` the file is unusable; beside one, these keys are misplaced but the rest can be checked
+        (fatal if "config" not in doc else problems).append(
+            f"{', '.join(namespaced)} {'is' if len(namespaced) == 1 else 'are'} at the top level of the file, outside "
+            f"the `config:` wrapper, so Pulumi would not read {'it' if len(namespaced) == 1 else 'them'}. Fix: "
+            + ("put a `config:` line first and indent " if "config" not in doc else "indent ")
+            + f"{'this key' if len(namespaced) == 1 else 'these keys'} under {'it' if 'config' not in doc else '`config:`'}")
     for k in (k for k in stray if ":" not in k):
         problems.append(f"unknown top-level key {k!r}; a stack file holds only {', '.join(STACK_FILE_KEYS)}. "
-                        "Fix: remove it, or move it under `config:` as "
-                        f"{NAMESPACE}:{k}")
+                        f"Fix: remove it, or move it under `config:` as {NAMESPACE}:{k}")
     config = doc.get("config")
     if "config" not in doc:
         if not namespaced:
-            problems.append(f"no `config:` section. {layout}")
+            fatal.append(f"no `config:` section. {layout}")
     elif isinstance(config, list):
-        problems.append("`config:` is a list (its entries start with '- '), not a mapping. Fix: remove the '- ' so "
-                        f"that each line reads `{NAMESPACE}:<key>: <value>`")
+        fatal.append("`config:` is a list (its entries start with '- '), not a mapping. Fix: remove the '- ' so "
+                     f"that each line reads `{NAMESPACE}:<key>: <value>`")
     elif not isinstance(config, dict):
-        problems.append(f"`config:` is {_kind(config)}, not a mapping. {layout}")
-    if problems:
-        raise StackFileError(f"Invalid {shown}", problems)
+        fatal.append(f"`config:` is {_kind(config)}, not a mapping. {layout}")
+    if fatal:
+        raise StackFileError(f"Invalid {shown}", problems + fatal)
     return config

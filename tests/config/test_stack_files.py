@@ -34,6 +34,10 @@ CASES = {
         "Invalid stacks/Pulumi.bad.yaml (1 error):\n  - strait:blueprint, strait:region are at the top level of the "
         "file, outside the `config:` wrapper, so Pulumi would not read them. Fix: put a `config:` line first and "
         "indent these keys under it"),
+    "a key beside the config wrapper": (
+        "strait:region: ap-southeast-1\nconfig:\n  strait:blueprint: phase1_mvp\n",
+        "Invalid stacks/Pulumi.bad.yaml (1 error):\n  - strait:region is at the top level of the file, outside the "
+        "`config:` wrapper, so Pulumi would not read it. Fix: indent this key under `config:`"),
     "non-UTF-8 bytes": (
         b"config:\n  strait:cost_center: caf\xe9\n",
         "stacks/Pulumi.bad.yaml line 2, column 26: byte 0xe9 is not UTF-8. Fix: save the file as UTF-8 (Latin-1 or "
@@ -97,3 +101,32 @@ def test_secure_values_become_secret_placeholders(tmp_path):
     cfg = load_stack_config(project(tmp_path, "config:\n  strait:hf_token:\n    secure: v1:abc\n"), "bad")
     assert cfg.secret_keys == {"strait:hf_token"}
     assert cfg.values["strait:hf_token"].startswith("offline-placeholder-")
+
+
+def test_cli_reports_duplicate_keys_together_with_config_errors(tmp_path):
+    from tests.conftest import run_cli
+
+    body = (ROOT / "stacks" / "Pulumi.phase1-sg.yaml").read_text().replace(
+        "  strait:region: ap-southeast-1\n", "  strait:region: ap-southeast-1\n  strait:region: ap-southeast-9\n")
+    body = body.replace("      quantization: awq\n", "      quantization: awq\n      revision: ''\n")
+    proc = run_cli("plan", "--stack", "bad", "--project-dir", str(project(tmp_path, body)), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    line = body.splitlines().index("  strait:region: ap-southeast-9") + 1
+    assert (f"error: Invalid stacks/Pulumi.bad.yaml (1 error):\n  - line {line}: key 'strait:region' repeats the key at "
+            f"line {line - 1}; YAML would silently keep only the last. Fix: keep one of them\n") in proc.stderr
+    assert "strait:models.qwen32b.revision = '': an empty revision names nothing" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_list_items_are_written_with_brackets():
+    import copy
+
+    from strait.config import ConfigError, validate_stack
+    from tests.conftest import load_stack_raw
+
+    raw = copy.deepcopy(load_stack_raw("phase1-sg"))
+    raw["gateway"]["tiers"]["self-hosted"]["models"] = ["Bad_Name"]
+    with pytest.raises(ConfigError) as exc:
+        validate_stack(raw, "phase1-sg", secrets_set={"anthropic_api_key"})
+    assert exc.value.render().splitlines()[1].startswith(
+        "  - strait:gateway.tiers.self-hosted.models[0] = 'Bad_Name': not a valid name")
