@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from pydantic import ValidationError
 
@@ -59,6 +59,8 @@ PLAIN_TEXT = _Shown("<plain text>")
 MAX_ITEMS = 1000
 MAX_STRING_CHARS = 65536
 MAX_DEPTH = 16
+#: Values in all (YAML aliases can make a 1 KiB file expand to billions of values: "billion laughs").
+MAX_VALUES = 100_000
 #: Namespaces Strait accepts besides its own: Pulumi's (`pulumi:disable-default-providers`, `pulumi:tags`).
 OTHER_NAMESPACES = {"pulumi"}
 
@@ -153,11 +155,18 @@ def namespace_issues(foreign: Mapping[str, Any], fields: list[str]) -> list[Conf
 def size_issues(raw: Mapping[str, Any]) -> list[ConfigIssue]:
     """Collections over MAX_ITEMS entries, strings over MAX_STRING_CHARS, nesting over MAX_DEPTH.
 
-    Walks at most MAX_ITEMS entries per level, so the check itself stays cheap on any input.
+    Walks at most MAX_VALUES values in all, so the check itself stays cheap on any input.
     """
     issues: list[ConfigIssue] = []
+    seen = [0]
+
+    class _TooMany(Exception):
+        pass
 
     def walk(value: Any, path: str, depth: int) -> None:
+        seen[0] += 1
+        if seen[0] > MAX_VALUES:
+            raise _TooMany
         if depth > MAX_DEPTH:
             issues.append(ConfigIssue(path, NOT_SHOWN, f"nested more than {MAX_DEPTH} levels deep",
                                       f"flatten it; see {reference_link(None, ())}"))
@@ -180,22 +189,33 @@ def size_issues(raw: Mapping[str, Any]) -> list[ConfigIssue]:
         return [ConfigIssue("(root)", NOT_SHOWN, f"the stack sets {len(raw):,} keys, more than {MAX_ITEMS:,}",
                             "remove the extra keys")]
     for key, value in raw.items():
-        walk(value, str(key), 1)
+        try:
+            walk(value, str(key), 1)
+        except _TooMany:
+            issues.append(ConfigIssue(str(key), NOT_SHOWN, f"expands to more than {MAX_VALUES:,} values (YAML aliases "
+                                      "repeating each other?); nothing was validated further",
+                                      "write the values out, without nested aliases"))
+            break
     return issues
 
 
-def _leaves(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
-    """Scalar leaves with their paths; oversized collections are skipped (size_issues refuses them unseen)."""
-    if isinstance(value, (dict, list)) and (len(value) > MAX_ITEMS or len(path) > MAX_DEPTH):
+def _secret_strings(value: Any, secret: bool, budget: list[int], out: set[str]) -> None:
+    """Collect the strings a secret may be made of: every scalar under a secret-marked key (by name, by
+    ``secure:`` form, or by the caller), and every credential-shaped string anywhere. Visits at most
+    MAX_VALUES values; oversized collections are skipped (size_issues refuses them unseen)."""
+    budget[0] -= 1
+    if budget[0] < 0:
         return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _leaves(v, (*path, str(k)))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _leaves(v, (*path, str(i)))
-    else:
-        yield path, value
+    if isinstance(value, (dict, list)):
+        if len(value) > MAX_ITEMS:
+            return
+        items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+        for k, v in items:
+            _secret_strings(v, secret or (k is not None and (k == "secure" or looks_secret_name(str(k)))), budget, out)
+    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        text = str(value)
+        if (secret or looks_secret_value(text)) and len(text) >= _Scrubber.MIN_SCRUB_CHARS:
+            out.add(text)
 
 
 class _Scrubber:
@@ -208,15 +228,9 @@ class _Scrubber:
         self.secret_tops = set(secret_paths) | set(SECRET_KEYS)
         self.strings: set[str] = set()
         values = {**{k: parse_value(v) for k, v in raw.items()}, **foreign}
+        budget = [MAX_VALUES]
         for top, value in values.items():
-            for path, leaf in _leaves(value, (str(top),)):
-                if not isinstance(leaf, str) and not isinstance(leaf, (int, float)):
-                    continue
-                text = str(leaf)
-                if (path[0] in self.secret_tops or any(looks_secret_name(p) for p in path)
-                        or "secure" in path[1:] or looks_secret_value(text)):
-                    if len(text) >= self.MIN_SCRUB_CHARS:
-                        self.strings.add(text)
+            _secret_strings(value, str(top) in self.secret_tops or looks_secret_name(str(top)), budget, self.strings)
 
     def hide_value(self, issue: ConfigIssue) -> bool:
         if isinstance(issue.value, _Shown):

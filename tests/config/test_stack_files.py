@@ -130,3 +130,22 @@ def test_list_items_are_written_with_brackets():
         validate_stack(raw, "phase1-sg", secrets_set={"anthropic_api_key"})
     assert exc.value.render().splitlines()[1].startswith(
         "  - strait:gateway.tiers.self-hosted.models[0] = 'Bad_Name': not a valid name")
+
+
+def test_billion_laughs_fails_fast(tmp_path):
+    """Nested YAML aliases expand to 10^9 values from a 600-byte file: refused before anything walks them all."""
+    import time
+
+    from tests.conftest import run_cli
+
+    levels = ["  strait:tags:\n    l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n"]
+    for i in range(1, 9):
+        levels.append(f"    l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n")
+    body = "config:\n" + "".join(levels)
+    start = time.perf_counter()
+    proc = run_cli("plan", "--stack", "bad", "--project-dir", str(project(tmp_path, body)), "--out", str(tmp_path / "o"))
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert ("strait:tags = <not shown>: expands to more than 100,000 values (YAML aliases repeating each other?); "
+            "nothing was validated further. Fix: write the values out, without nested aliases.") in proc.stderr
+    assert elapsed < 20, elapsed  # measured ~1 s, most of it interpreter start; unbounded it never ends
