@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ MAX_FILE_BYTES = 128 * 1024
 #: Top-level keys of a Pulumi stack file (pulumi/pulumi sdk/go/common/workspace/project.go, ProjectStack).
 STACK_FILE_KEYS = ("config", "environment", "secretsprovider", "encryptedkey", "encryptionsalt")
 _EXAMPLE = "stacks/Pulumi.phase1-sg.yaml"
+#: Pulumi stack names (pulumi/pulumi sdk/go/common/tokens: alphanumerics, '-', '_' and '.', at most 100).
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -204,6 +207,9 @@ def load_stack_config(project_dir: Path, stack: str, *, collect: bool = False) -
     """Read a stack the way the Pulumi CLI would. A file that cannot be read as a stack raises StackFileError;
     smaller problems (duplicate or malformed keys) raise too, unless ``collect``: then they are returned in
     ``problems``, so the caller reports them together with the config's own errors."""
+    if not _STACK_NAME.match(stack):
+        raise StackFileError(f"--stack {stack!r} is not a Pulumi stack name. Fix: use letters, digits, '-', '_' and "
+                             "'.' only (at most 100), e.g. phase1-sg")
     proj = _project(project_dir)
     project = proj["name"]
     stack_dir = project_dir / str(proj.get("stackConfigDir", "."))

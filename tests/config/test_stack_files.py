@@ -149,3 +149,11 @@ def test_billion_laughs_fails_fast(tmp_path):
     assert ("strait:tags = <not shown>: expands to more than 100,000 values (YAML aliases repeating each other?); "
             "nothing was validated further. Fix: write the values out, without nested aliases.") in proc.stderr
     assert elapsed < 20, elapsed  # measured ~1 s, most of it interpreter start; unbounded it never ends
+
+
+@pytest.mark.parametrize("stack", ["../../etc/passwd", "a b", "x" * 101])
+def test_stack_names_pulumi_would_refuse(tmp_path, stack):
+    with pytest.raises(StackFileError) as exc:
+        load_stack_config(project(tmp_path, "config: {}\n"), stack)
+    assert str(exc.value) == (f"--stack {stack!r} is not a Pulumi stack name. Fix: use letters, digits, '-', '_' and "
+                              "'.' only (at most 100), e.g. phase1-sg")
