@@ -135,7 +135,11 @@ class ModelConfig(StrictModel):
     tensor_parallel_size: int = Field(1, description="GPUs per replica (1, 2, 4 or 8).")
     kv_cache_dtype: Literal["auto", "fp8"] = Field("auto", description="'fp8' halves KV memory; needs Ada/Hopper GPUs.")
     enable_prefix_caching: bool = Field(True, description="vLLM automatic prefix caching (on by default upstream too).")
-    served_model_name: str | None = Field(None, description="Name clients use. Default: the key of this model.")
+    served_model_name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+        description="Name clients use, e.g. Qwen/Qwen2.5-32B-Instruct-AWQ: letters, digits and . _ : / - (it lands "
+        "in the engine's argv, the gateway's routing and the alert rules' label matchers). Default: the key of "
+        "this model.")
     revision: str = Field("main", description="Hugging Face revision to seed into the weight cache: a branch or tag "
                           "name, or a 40-hex commit id; pin a commit for production. Default: main.")
     shutdown_timeout_seconds: int = Field(60, ge=0, le=3600, description="vLLM --shutdown-timeout: drain time for in-flight requests.")

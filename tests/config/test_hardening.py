@@ -89,6 +89,10 @@ CASES = {
          "which must be DNS-1123 labels of at most 63 characters including Strait's prefixes and suffixes. Fix: use "
          "1-30 lower-case letters, digits and '-', starting with a letter and ending with a letter or digit (e.g. "
          "qwen32b); see docs/config-reference.md#names."]),
+    "a served model name that would inject into alert rules": (
+        {"mutate": model(served_model_name='x"} or vector(1) #{{ .Value }}')},
+        ["strait:models.qwen32b.served_model_name = 'x\"} or vector(1) #{{ .Value }}': string should match pattern "
+         "'^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$'. Fix: see docs/config-reference.md#models-served-model-name."]),
     "a name too long for Strait's suffixes": (
         {"mutate": lambda r: r["gpu_pools"].update({"p" * 31: r["gpu_pools"]["t4x4"]})},
         [f"strait:gpu_pools.{'p' * 31} = '{'p' * 31}': not a valid name: Strait derives Kubernetes and AWS names "
