@@ -67,6 +67,7 @@ _YAML_HINTS = (
     ("found unexpected end of stream", "a quote or bracket is never closed; close it"),
     ("while scanning a quoted scalar", "a quote is never closed; close it"),
     ("found undefined alias", "an *alias names no &anchor; define the anchor or write the value out"),
+    ("maximum nesting depth", "the value is nested more deeply than any config needs; flatten it"),
     ("could not determine a constructor", "YAML tags such as !!python/... are not allowed; write a plain value"),
 )
 
@@ -106,6 +107,8 @@ def read_yaml(path: Path, shown: str, duplicates: list[str] | None = None) -> An
         raise StackFileError(f"{shown}{where}: not valid YAML ({what}). Fix: {fix}") from None
     except yaml.YAMLError as exc:
         raise StackFileError(f"{shown}: not valid YAML ({exc}). Fix: check the file is a YAML document") from None
+    except RecursionError:  # the pure-Python loader (no libyaml) has no nesting limit of its own
+        raise StackFileError(f"{shown}: nested more deeply than Python can read. Fix: flatten it") from None
     finally:
         loader.dispose()
     found = [f"line {again}: key {key!r} repeats the key at line {first}; YAML would silently keep only the last. "

@@ -58,6 +58,10 @@ CASES = {
         "stacks/Pulumi.bad.yaml line 2, column 1: not valid YAML (while scanning for the next token found character "
         "that cannot start any token (a tab character)). Fix: YAML indents with spaces only; replace the tab with "
         "spaces"),
+    "nesting deeper than libyaml allows": (
+        "config:\n  strait:tags: " + "[" * 2000 + "]" * 2000 + "\n",
+        "stacks/Pulumi.bad.yaml line 2, column 1014: not valid YAML (while increasing flow level exceeded maximum "
+        "nesting depth). Fix: the value is nested more deeply than any config needs; flatten it"),
     "a key without a namespace": (
         "config:\n  region: ap-southeast-1\n",
         "Invalid stacks/Pulumi.bad.yaml (1 error):\n  - config key 'region' is not of the form <namespace>:<name>, "
