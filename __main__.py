@@ -2,11 +2,9 @@
 import pulumi
 
 from blueprints.loader import load_stack
-from blueprints.phase1_mvp import build as build_phase1
-
-BUILDERS = {"phase1_mvp": build_phase1}
+from blueprints.registry import BLUEPRINTS
 
 cfg, secrets = load_stack()
-outputs = BUILDERS[cfg.blueprint](cfg, secrets)
+outputs = BLUEPRINTS[cfg.blueprint].builder()(cfg, secrets)
 for key, value in sorted(outputs.items()):
     pulumi.export(key, value)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv-vllm: the "judge" venv in which strait/judges/vllm_argcheck.py
+# Create .venv-vllm: the "judge" venv in which tests/judges/vllm_argcheck.py
 # checks rendered argv with vLLM 0.33.0's (and SGLang 0.5.23's) own parsers.
 #
 # CPU only, no CUDA: torch 2.13.0+cpu from the local wheel (/opt/wheels, found
@@ -161,7 +161,7 @@ if [ "$WITH_SGLANG" != "0" ]; then
   SMOKE="$SMOKE"',{"id":"sg","engine":"sglang","argv":["--model-path","Qwen/Qwen2.5-7B-Instruct","--tp-size","2"]}'
 fi
 SMOKE="$SMOKE]"
-printf '%s' "$SMOKE" | "$VENV/bin/python" "$ROOT/strait/judges/vllm_argcheck.py" | "$VENV/bin/python" -c '
+printf '%s' "$SMOKE" | "$VENV/bin/python" "$ROOT/tests/judges/vllm_argcheck.py" | "$VENV/bin/python" -c '
 import json, sys
 r = {x["id"]: x for x in json.load(sys.stdin)}
 bad = [k for k, want in (("ok", True), ("bad", False), ("sg", True)) if k in r and r[k]["ok"] is not want]

@@ -86,7 +86,9 @@ def validate_stack(raw: dict[str, Any], stack: str, *, secrets_set: set[str] | f
 
 
 def _validate(raw: dict[str, Any], stack: str, *, secrets_set, plaintext_secrets, foreign: Mapping[str, Any]):
-    from blueprints.registry import CONFIG_MODELS
+    from strait.config.registry import config_models
+
+    CONFIG_MODELS = config_models()
 
     secret_values = {k: v for k, v in raw.items() if k in SECRET_KEYS}
     raw = {k: parse_value(v) for k, v in raw.items() if k not in SECRET_KEYS}

@@ -146,7 +146,9 @@ def _key(chain: tuple[str, ...], model_for: dict[tuple[str, ...], Any]) -> str:
 
 
 def render() -> str:
-    from blueprints.registry import CONFIG_MODELS
+    from strait.config.registry import config_models
+
+    CONFIG_MODELS = config_models()
     from strait.config import MAX_DEPTH, MAX_ITEMS, MAX_STRING_CHARS, SECRET_KEYS
     from strait.config.sections import NAME_MAX_CHARS, NAME_PATTERN
     from strait.plan.stackfile import MAX_FILE_BYTES

@@ -121,7 +121,7 @@ def test_committed_vllm_names_match_the_judge_venv():
     judge = ROOT / ".venv-vllm" / "bin" / "python"
     if not judge.exists():
         pytest.skip(".venv-vllm not set up; the committed scan (from the vllm 0.33.0 wheel) is used")
-    proc = subprocess.run([str(judge), str(ROOT / "strait/judges/vllm_argcheck.py"), "--metrics"],
+    proc = subprocess.run([str(judge), str(ROOT / "tests/judges/vllm_argcheck.py"), "--metrics"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     import json

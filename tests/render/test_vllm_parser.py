@@ -1,6 +1,6 @@
 """Every rendered `vllm serve` argv parses with vLLM 0.33.0's own parser (.venv-vllm, CPU torch).
 
-The judge (strait/judges/vllm_argcheck.py) runs vLLM's serve parser, its serve-arg validation and
+The judge (tests/judges/vllm_argcheck.py) runs vLLM's serve parser, its serve-arg validation and
 EngineArgs.from_cli_args; it is set up by scripts/setup-judges.sh.
 """
 import json
@@ -18,8 +18,7 @@ from strait.render.vllm import VllmSpec, render_vllm_args
 from tests.conftest import ROOT, STACKS
 
 JUDGE_PY = ROOT / ".venv-vllm" / "bin" / "python"
-JUDGE = next((p for p in (ROOT / "tests" / "judges" / "vllm_argcheck.py", ROOT / "strait" / "judges" / "vllm_argcheck.py")
-              if p.exists()), ROOT / "tests" / "judges" / "vllm_argcheck.py")
+JUDGE = ROOT / "tests" / "judges" / "vllm_argcheck.py"
 #: The vllm/vllm-openai image's WORKDIR is /vllm-workspace and it copies the repo's examples/ there
 #: (docker/Dockerfile, stage vllm-base); the catalog's chat templates live in it.
 IMAGE_EXAMPLES = "/vllm-workspace/examples/"

@@ -3,9 +3,9 @@
 
 Run with the judge venv made by scripts/setup-judges.sh:
 
-    .venv-vllm/bin/python strait/judges/vllm_argcheck.py < items.json
-    .venv-vllm/bin/python strait/judges/vllm_argcheck.py --list-flags
-    .venv-vllm/bin/python strait/judges/vllm_argcheck.py --metrics
+    .venv-vllm/bin/python tests/judges/vllm_argcheck.py < items.json
+    .venv-vllm/bin/python tests/judges/vllm_argcheck.py --list-flags
+    .venv-vllm/bin/python tests/judges/vllm_argcheck.py --metrics
 
 stdin (check mode): JSON list of
     {"id": str, "engine": "vllm"|"sglang", "argv": [...], "strict": bool = true}
