@@ -10,6 +10,7 @@ Stack rules:    ``check(resources, cfg, ctx) -> [(message, urn or None)]``.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal, Mapping
@@ -385,6 +386,21 @@ def check_plaintext_secrets(res: v.Res, cfg: Mapping[str, Any], ctx: Ctx) -> lis
     return out
 
 
+# --- a public control-plane endpoint ------------------------------------------------------------
+def check_api_endpoint_public(res: v.Res, cfg: Mapping[str, Any], ctx: Ctx) -> list[str]:
+    ep = v.api_endpoint(res)
+    if ep is None or not ep.public:
+        return []
+    min_prefix = cfg.get("min_prefix_length", 16)
+    wide = [c for c in ep.public_cidrs if ipaddress.ip_network(c, strict=False).prefixlen < min_prefix]
+    if not wide:
+        return []
+    return [f"the Kubernetes API endpoint is public to {', '.join(wide)} (wider than /{min_prefix}): anyone there can "
+            "reach the API server and probe it, and only authentication stands in the way. Narrow "
+            "strait:cluster.api_public_cidrs to your office or CI egress ranges, or leave it empty for a private "
+            "endpoint (then run pulumi from inside the VPC or over a VPN)"]
+
+
 # --- the registry ---------------------------------------------------------------------------
 _WORKLOADS = frozenset(v.POD_TEMPLATE_KINDS)
 RULES: tuple[Rule, ...] = (
@@ -460,6 +476,16 @@ RULES: tuple[Rule, ...] = (
                     "replicas).",
         severity="medium", enforcement="mandatory", scope="stack", check=check_pdb_drain,
         remediation="Use maxUnavailable: 1 (components.k8s.common.pdb_spec)."),
+    Rule(
+        name="strait-eks-endpoint-public",
+        description="The cluster's API endpoint is private, or public only to ranges no wider than the limit.",
+        severity="high", enforcement="advisory", scope="resource", check=check_api_endpoint_public,
+        resource_types=frozenset({v.EKS_CLUSTER}),
+        config_schema={"properties": {
+            "min_prefix_length": {"type": "integer", "default": 16, "minimum": 0, "maximum": 32,
+                                  "description": "Narrowest allowed public range: a CIDR with a shorter prefix (more "
+                                                 "addresses, 0.0.0.0/0 above all) is reported. Default: 16."}}},
+        remediation="Set strait:cluster.api_public_cidrs to your office or CI egress ranges, or to [] (private)."),
     Rule(
         name="strait-no-plaintext-secrets",
         description="No credentials in plain text in container env, args or ConfigMaps.",

@@ -25,6 +25,7 @@ POD_TEMPLATE_KINDS = {
 }
 LONG_RUNNING = {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"}
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
 
@@ -318,6 +319,27 @@ class Pdb:
     selector: Mapping[str, str]
     min_available: Any
     max_unavailable: Any
+
+
+@dataclass(frozen=True)
+class ApiEndpoint:
+    """A managed Kubernetes control plane's public endpoint."""
+
+    public: bool
+    public_cidrs: tuple[str, ...]
+    """Who may reach it; empty when it is private."""
+
+
+def api_endpoint(res: Res) -> ApiEndpoint | None:
+    """EKS: ``vpcConfig.endpointPublicAccess`` defaults to true and ``publicAccessCidrs`` to 0.0.0.0/0 (EKS API
+    reference, VpcConfigRequest), so an unset field means public to everyone."""
+    if res.type != EKS_CLUSTER:
+        return None
+    vpc = _known(res.props.get("vpcConfig")) or {}
+    public = vpc.get("endpointPublicAccess")
+    public = True if public is None else bool(public)
+    cidrs = tuple(vpc.get("publicAccessCidrs") or (["0.0.0.0/0"] if public else []))
+    return ApiEndpoint(public=public, public_cidrs=cidrs if public else ())
 
 
 def pdb(res: Res) -> Pdb | None:

@@ -19,6 +19,16 @@ def node_group(name="gpu-ng", types=("g4dn.12xlarge",), capacity="ON_DEMAND", de
                provider_props={"region": region} if region else {})
 
 
+def eks_cluster(public: bool | None = True, cidrs: list[str] | None = None, name="cluster-eks") -> Res:
+    vpc: dict[str, Any] = {"subnetIds": ["s1", "s2"], "endpointPrivateAccess": True}
+    if public is not None:
+        vpc["endpointPublicAccess"] = public
+    if cidrs is not None:
+        vpc["publicAccessCidrs"] = cidrs
+    return Res(urn=f"urn:pulumi:s::p::aws:eks/cluster:Cluster::{name}", type="aws:eks/cluster:Cluster", name=name,
+               props={"vpcConfig": vpc}, provider_type="pulumi:providers:aws", provider_props=PROVIDER)
+
+
 def vllm_args(model="s3://b/models/Qwen/Qwen2.5-32B-Instruct-AWQ/main", mml=16384, seqs=32, tp=4, util=0.9,
               kv="auto") -> list[str]:
     return [model, "--served-model-name", "qwen32b", "--max-model-len", str(mml), "--gpu-memory-utilization",

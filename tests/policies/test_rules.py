@@ -5,7 +5,7 @@ import pytest
 
 from policies import harness
 from policies.rules import BY_NAME, RULES
-from tests.policies.builders import config_map, deployment, node_group, pdb, vllm_args
+from tests.policies.builders import config_map, deployment, eks_cluster, node_group, pdb, vllm_args
 
 GOOD = [node_group(), deployment(), pdb(max_unavailable=1.0)]
 SECRET_REF = {"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "k", "key": "VLLM_API_KEY"}}}
@@ -32,6 +32,19 @@ CASES = {
                                            {"monthly_budget_usd": 10}, []),
     "spend: custom hours per month": ("strait-gpu-spend-monthly-cap", [node_group(max_size=1)],
                                       {"monthly_budget_usd": 100, "hours_per_month": 10}, []),
+    # --- public API endpoint ------------------------------------------------------------------------------
+    "endpoint: private": ("strait-eks-endpoint-public", [eks_cluster(public=False)], {}, []),
+    "endpoint: public to an office /24 and a CI /32": ("strait-eks-endpoint-public",
+                                                       [eks_cluster(cidrs=["203.0.113.0/24", "198.51.100.7/32"])], {}, []),
+    "endpoint: public to the internet": ("strait-eks-endpoint-public", [eks_cluster(cidrs=["0.0.0.0/0"])], {},
+                                         [["public to 0.0.0.0/0", "strait:cluster.api_public_cidrs"]]),
+    "endpoint: EKS defaults (public, 0.0.0.0/0)": ("strait-eks-endpoint-public", [eks_cluster(public=None)], {},
+                                                   [["public to 0.0.0.0/0"]]),
+    "endpoint: only the wide range is named": ("strait-eks-endpoint-public",
+                                               [eks_cluster(cidrs=["203.0.113.0/24", "100.0.0.0/8"])], {},
+                                               [["public to 100.0.0.0/8 (wider than /16)"]]),
+    "endpoint: a stricter limit": ("strait-eks-endpoint-public", [eks_cluster(cidrs=["203.0.113.0/24"])],
+                                   {"min_prefix_length": 28}, [["203.0.113.0/24"]]),
     # --- price freshness ----------------------------------------------------------------------------------
     "fresh: stale system price warns": ("strait-gpu-price-fresh", [node_group(types=("m7i.large",), gpu=None)], {},
                                         [["dated 2025-10-01", "limit 180"]]),
