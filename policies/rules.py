@@ -73,7 +73,7 @@ def plan_for(server: v.VllmServer, ctx: Ctx):
         server.engine, arch, var.weights_gib, gpu.memory_gib, memory_fraction=server.gpu_memory_utilization,
         tp=server.tensor_parallel_size, pp=server.pipeline_parallel_size, kv_cache_dtype=server.kv_cache_dtype,
         dtype_bytes=dtype_bytes, block_size=server.block_size, max_model_len=server.max_model_len or arch.native_context,
-        max_num_seqs=server.max_num_seqs, gpu_name=gpu_key or "")
+        max_num_seqs=server.max_num_seqs, gpu_name=gpu_key or "", extra_gib=server.lora_gpu_gib(arch))
     return plan, arch, var, gpu_key, None
 
 

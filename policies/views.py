@@ -260,6 +260,18 @@ class VllmServer:
     dtype: str
     gpu: str | None
     engine: str = "vllm"
+    max_loras: int = 0
+    """vLLM --max-loras when --enable-lora is on, else 0."""
+    max_lora_rank: int = 0
+
+    def lora_gpu_gib(self, arch) -> float:
+        """GPU memory the server's LoRA slots take (strait.sizing.lora_gpu_gib); 0 without LoRA."""
+        from strait import sizing
+
+        if not self.max_loras:
+            return 0.0
+        return sizing.lora_gpu_gib(arch, max_loras=self.max_loras, max_lora_rank=self.max_lora_rank,
+                                   tp=self.tensor_parallel_size)
 
     def flag(self, vllm_name: str) -> str:
         """The engine's own name for a vLLM flag, for messages."""
@@ -308,7 +320,9 @@ def vllm_server(res: Res) -> VllmServer | None:
             pipeline_parallel_size=num("pipeline-parallel-size", 1),
             gpu_memory_utilization=float(f.get("gpu-memory-utilization", 0.92)),  # vLLM 0.33 default
             kv_cache_dtype=f.get("kv-cache-dtype", "auto"), block_size=num("block-size", 16),
-            dtype=f.get("dtype", "auto"), gpu=wl.node_selector.get(GPU_LABEL))
+            dtype=f.get("dtype", "auto"), gpu=wl.node_selector.get(GPU_LABEL),
+            # vLLM's defaults when LoRA is on: 1 slot of rank 16 (vllm/config/lora.py).
+            max_loras=num("max-loras", 1) if "enable-lora" in f else 0, max_lora_rank=num("max-lora-rank", 16))
     return None
 
 

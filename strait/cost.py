@@ -204,7 +204,7 @@ def serving_costs(resources: list[v.Res], region: str, cat: Catalog, *, utilisat
         plan = sizing.plan_server(srv.engine, arch, var.weights_gib, gpu.memory_gib,
                                   memory_fraction=srv.gpu_memory_utilization, tp=tp, pp=srv.pipeline_parallel_size,
                                   kv_cache_dtype=srv.kv_cache_dtype, max_model_len=srv.max_model_len,
-                                  max_num_seqs=srv.max_num_seqs, gpu_name=gpu_key)
+                                  max_num_seqs=srv.max_num_seqs, gpu_name=gpu_key, extra_gib=srv.lora_gpu_gib(arch))
         dec = sizing.decode_throughput(plan, memory_bandwidth_gbps=gpu.memory_bandwidth_gbps,
                                        avg_context_tokens=avg_context_tokens)
         per_m = None

@@ -85,3 +85,52 @@ def sglang_spec(key: str, m, cat, model_path: str):
         tp_size=m.tensor_parallel_size, quantization=variant.vllm_quantization, kv_cache_dtype=m.kv_cache_dtype,
         enable_radix_cache=m.enable_prefix_caching,
         **asdict(resolve_features(cat.models[m.model], "sglang", tool_calling=m.tool_calling, reasoning=m.reasoning)))
+
+
+#: --max-loras when the stack does not set one: every adapter up to this many in one batch.
+DEFAULT_MAX_LORAS = 4
+
+
+def lora_settings(m) -> dict:
+    """VllmSpec's LoRA fields for a ModelConfig ``m`` (empty when it has no adapters)."""
+    from strait.render.vllm import ADAPTER_DIR, LORA_RANKS
+
+    if not m.adapters:
+        return {}
+    top = max(a.rank for a in m.adapters.values())
+    max_loras = m.max_loras or min(len(m.adapters), DEFAULT_MAX_LORAS)
+    return {"lora_modules": tuple((name, f"{ADAPTER_DIR}/{name}") for name in sorted(m.adapters)),
+            "max_loras": max_loras, "max_lora_rank": next(r for r in LORA_RANKS if r >= top),
+            "max_cpu_loras": max(len(m.adapters), max_loras)}
+
+
+def check_adapters(path: str, key: str, m, cfg) -> list[ConfigIssue]:
+    """LoRA adapters are a vLLM feature here, and each name must be a model name no one else uses."""
+    issues = []
+    if m.adapters and m.engine != "vllm":
+        issues.append(ConfigIssue(f"{path}.adapters", sorted(m.adapters), f"LoRA adapters are served by vLLM here, "
+                                  f"not {m.engine}", "set engine: vllm for this model, or remove its adapters"))
+    taken = set(cfg.models) | set(cfg.gateway.tiers)
+    if cfg.gateway.routing is not None:
+        taken.add(cfg.gateway.routing.auto_model)
+    others = {a for k, o in cfg.models.items() if k != key for a in o.adapters}
+    for name in sorted(m.adapters):
+        if name in taken or name in others:
+            issues.append(ConfigIssue(f"{path}.adapters.{name}", name, "clients would send this model name for two "
+                                      "things (a model, a tier, the auto model or another adapter)",
+                                      "give the adapter a name of its own"))
+    if m.max_loras is not None and not m.adapters:
+        issues.append(ConfigIssue(f"{path}.max_loras", m.max_loras, "set without adapters",
+                                  "remove max_loras, or list adapters"))
+    return issues
+
+
+def extra_gpu_gib(m, arch) -> float:
+    """GPU memory per GPU a ModelConfig's server holds beside its weights: LoRA slots."""
+    from strait import sizing
+
+    lora = lora_settings(m)
+    if not lora:
+        return 0.0
+    return sizing.lora_gpu_gib(arch, max_loras=lora["max_loras"], max_lora_rank=lora["max_lora_rank"],
+                               tp=m.tensor_parallel_size)

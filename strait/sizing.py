@@ -199,8 +199,12 @@ def plan_kv(
     engine: Engine = "v1",
     cuda_graph_gib: float = CUDA_GRAPH_GIB,
     weights_per_gpu_gib: float | None = None,
+    extra_gib: float = 0.0,
 ) -> KvPlan:
     """Predict vLLM's KV cache for one model on one GPU type.
+
+    ``extra_gib``: what the engine holds per GPU beside the model's weights (LoRA slots: ``lora_gpu_gib``;
+    a draft model: ``draft_gpu_gib``), counted with the runtime overhead.
 
     ``weights_gib`` is the whole checkpoint as loaded (quantized size for AWQ/GPTQ/FP8);
     ``weights_per_gpu_gib`` overrides the per-rank share when it is known (e.g. from a log).
@@ -216,7 +220,7 @@ def plan_kv(
     vocab = vocab_size or DEFAULT_VOCAB
     nvlink = (gpu_name in NVLINK_GPUS) if nvlink is None else nvlink
     requested = gpu_memory_gib * gpu_memory_utilization
-    overhead = NON_TORCH_GIB[engine] + cuda_graph_gib
+    overhead = NON_TORCH_GIB[engine] + cuda_graph_gib + extra_gib
     if tp * pp > 1:
         overhead += PARALLEL_BUFFERS_GIB["nvlink" if nvlink else "pcie"]
 
@@ -276,6 +280,7 @@ def plan_kv_sglang(
     gpu_name: str = "",
     nvlink: bool | None = None,
     weights_per_gpu_gib: float | None = None,
+    extra_gib: float = 0.0,
 ) -> KvPlan:
     """Predict SGLang's KV pool for one model on one GPU type, per GPU.
 
@@ -301,7 +306,7 @@ def plan_kv_sglang(
         before_weights -= PARALLEL_BUFFERS_GIB["nvlink" if nvlink else "pcie"]
     requested = before_weights * mem_fraction_static
     w = weights_per_gpu_gib if weights_per_gpu_gib is not None else weights_gib / tp
-    avail = requested - w
+    avail = requested - w - extra_gib
     bpt = kv_bytes_per_token(arch, tp, 1, kv_cache_dtype, dtype_bytes)
     tokens = max(0, math.floor(avail * GIB / bpt))
     stage = StagePlan(layers=arch.num_layers, weights_gib=w, activation_gib=0.0, available_kv_gib=avail,
@@ -315,16 +320,40 @@ def plan_kv_sglang(
 
 def plan_server(engine: str, arch: ArchLike, weights_gib: float, gpu_memory_gib: float, *, memory_fraction: float,
                 tp: int = 1, pp: int = 1, kv_cache_dtype: str = "auto", dtype_bytes: int = 2, block_size: int = DEFAULT_BLOCK_SIZE,
-                max_model_len: int | None = None, max_num_seqs: int | None = None, gpu_name: str = "") -> KvPlan:
+                max_model_len: int | None = None, max_num_seqs: int | None = None, gpu_name: str = "",
+                extra_gib: float = 0.0) -> KvPlan:
     """The KV plan of a planned server, whichever engine runs it. ``memory_fraction`` is vLLM's
     ``--gpu-memory-utilization`` or SGLang's ``--mem-fraction-static``; SGLang has no pipeline split here."""
     if engine == "sglang":
         return plan_kv_sglang(arch, weights_gib, gpu_memory_gib, mem_fraction_static=memory_fraction, tp=tp,
                               kv_cache_dtype=kv_cache_dtype, dtype_bytes=dtype_bytes, context_length=max_model_len,
-                              max_running_requests=max_num_seqs or 64, gpu_name=gpu_name)
+                              max_running_requests=max_num_seqs or 64, gpu_name=gpu_name, extra_gib=extra_gib)
     return plan_kv(arch, weights_gib, gpu_memory_gib, gpu_memory_utilization=memory_fraction, tp=tp, pp=pp,
                    kv_cache_dtype=kv_cache_dtype, dtype_bytes=dtype_bytes, block_size=block_size,
-                   max_model_len=max_model_len, max_num_seqs=max_num_seqs, gpu_name=gpu_name)
+                   max_model_len=max_model_len, max_num_seqs=max_num_seqs, gpu_name=gpu_name, extra_gib=extra_gib)
+
+
+def intermediate_size_estimate(arch: ArchLike, vocab_size: int = DEFAULT_VOCAB) -> int:
+    """The MLP width of a dense model, from its parameter count (the catalog does not record it).
+
+    params ~ 2 x vocab x hidden (untied embeddings) + layers x (attention + 3 x hidden x intermediate).
+    Qwen2.5-7B gives 18,962 (real 18,944); Llama-3.1-8B, whose vocabulary is smaller than the default,
+    13,835 (real 14,336).
+    """
+    h, hd = arch.hidden_size, arch.head_dim
+    attn = h * (arch.num_attention_heads + 2 * arch.num_kv_heads) * hd + arch.num_attention_heads * hd * h
+    per_layer = (arch.params_billion * 1e9 - 2 * vocab_size * h) / arch.num_layers
+    return max(1, round((per_layer - attn) / (3 * h)))
+
+
+def lora_gpu_gib(arch: ArchLike, *, max_loras: int, max_lora_rank: int, tp: int = 1, dtype_bytes: int = 2) -> float:
+    """GPU memory vLLM preallocates for LoRA: ``max_loras`` slots, each an A (in x r) and a B (r x out) matrix at
+    ``max_lora_rank`` for every layer's qkv, o, gate_up and down projections (vLLM's packed modules), in the
+    model dtype, split over tensor-parallel ranks. The per-adapter CPU cache (--max-cpu-loras) is host memory."""
+    h, hd, inter = arch.hidden_size, arch.head_dim, intermediate_size_estimate(arch)
+    q, kv = arch.num_attention_heads * hd, 2 * arch.num_kv_heads * hd
+    dims = (h + q + kv) + (q + h) + (h + 2 * inter) + (inter + h)  # in + out of each projection
+    return max_loras * max_lora_rank * dims * arch.num_layers * dtype_bytes / tp / GIB
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,17 @@ class GpuPoolConfig(StrictModel):
         return self.min_size if self.desired_size is None else self.desired_size
 
 
+class AdapterConfig(StrictModel):
+    """A LoRA adapter, served on its base model's servers under its own model name (the key of `adapters`)."""
+
+    hf_repo: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$",
+                         description="Hugging Face repo of the adapter (adapter_config.json + adapter_model.safetensors).")
+    revision: str = Field(pattern=r"^[0-9a-f]{40}$", description="The adapter's 40-hex commit id. Required: an "
+                          "adapter changes what the model says, so a moving branch is never served.")
+    rank: int = Field(ge=1, le=512, description="LoRA rank `r` from the adapter's adapter_config.json; the server's "
+                      "--max-lora-rank is the smallest vLLM allows above the largest rank.")
+
+
 class ModelConfig(StrictModel):
     """One model served by vLLM or SGLang."""
 
@@ -154,6 +165,13 @@ class ModelConfig(StrictModel):
         None, description="Split the model's <think> output into `reasoning_content` with the engine's reasoning "
         "parser (the catalog's `engines.<engine>.reasoning_parser`). true: required; false: off. Default: on where "
         "the catalog has a parser.")
+    adapters: dict[Name, AdapterConfig] = Field(
+        default_factory=dict, max_length=64, description="LoRA adapters served by this model's servers (vLLM only), "
+        "keyed by the model name clients send. Each is seeded into the weight cache and copied into the pod from "
+        "it. Default: none.")
+    max_loras: int | None = Field(
+        None, ge=1, le=64, description="vLLM --max-loras: adapters in one batch; each slot holds GPU memory for a "
+        "rank --max-lora-rank adapter. Default: the number of adapters, at most 4.")
     mem_fraction_static: float | None = Field(
         None, gt=0.3, lt=0.98, description="SGLang only: --mem-fraction-static, the share of GPU memory for weights "
         "and KV cache together (activations and CUDA graphs use the rest; gpu_memory_utilization is vLLM's). "

@@ -36,6 +36,7 @@ def gateway_spec(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Map
         tiers[tname] = Tier(self_hosted=hosted, providers=providers, fallbacks=tuple(t.fallbacks),
                             context_window_fallbacks=tuple(t.context_window_fallbacks), timeout_seconds=t.timeout_seconds,
                             stream_timeout_seconds=t.stream_timeout_seconds, max_input_tokens=t.max_input_tokens)
+    tiers.update(adapter_tiers(gw, models, urls))
     rp = gw.retry_policy
     routing = None
     if gw.routing is not None:
@@ -51,3 +52,21 @@ def gateway_spec(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Map
         callbacks=callbacks, routing=routing, metrics_require_auth=gw.metrics_require_auth,
         retry_policy=RetryPolicy(timeout=rp.timeout, rate_limit=rp.rate_limit, internal_server_error=rp.internal_server_error,
                                  service_unavailable=rp.service_unavailable, default=rp.default))
+
+
+def adapter_tiers(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Mapping[str, str]) -> dict[str, Tier]:
+    """Each LoRA adapter is a model name of its own, routed to its base model's servers with the adapter's name
+    as ``model`` (vLLM serves every ``--lora-modules`` name). Same key, window and overflow limit as the base;
+    the tier timeout of the first tier serving the base model; no fallbacks: another model is not the adapter."""
+    out: dict[str, Tier] = {}
+    for mk, m in sorted(models.items()):
+        if not m.adapters:
+            continue
+        timeout = next((t.timeout_seconds for _, t in sorted(gw.tiers.items()) if mk in t.models), 60)
+        for name in sorted(m.adapters):
+            out[name] = Tier(self_hosted=(SelfHostedEndpoint(
+                served_model_name=name, api_base=urls[mk], api_key_env=key_env_for(mk), max_model_len=m.max_model_len,
+                max_parallel_requests=max_parallel_for(m.replicas, m.max_num_seqs or 1, gw.replicas,
+                                                       gw.overflow_queue_factor)),), timeout_seconds=timeout)
+    return out
+

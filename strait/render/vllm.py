@@ -9,6 +9,10 @@ import json
 from dataclasses import asdict, dataclass
 
 VLLM_PORT = 8000
+#: vLLM 0.33.0's allowed --max-lora-rank values (vllm/config/lora.py MaxLoRARanks).
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+#: Where the pod keeps LoRA adapters copied from the weight cache (an emptyDir).
+ADAPTER_DIR = "/adapters"
 #: vLLM reads the API key from this variable (same as --api-key); it guards /v1 only.
 API_KEY_ENV = "VLLM_API_KEY"
 
@@ -39,6 +43,14 @@ class VllmSpec:
     """Chat template path inside the image. None: the checkpoint's own template."""
     reasoning_parser: str | None = None
     """vLLM reasoning parser: ``<think>`` output goes to ``reasoning_content``. None: off."""
+    lora_modules: tuple[tuple[str, str], ...] = ()
+    """(name, local path) of each LoRA adapter; clients send the name as ``model``. Empty: LoRA off."""
+    max_loras: int = 1
+    """Adapters in one batch (GPU slots)."""
+    max_lora_rank: int = 16
+    """Must be one of vLLM's ranks (LORA_RANKS) and cover every adapter's rank."""
+    max_cpu_loras: int | None = None
+    """Adapters kept in host memory. None: max_loras."""
 
 
 def render_vllm_args(spec: VllmSpec) -> list[str]:
@@ -67,6 +79,10 @@ def render_vllm_args(spec: VllmSpec) -> list[str]:
         args += ["--chat-template", spec.chat_template]
     if spec.reasoning_parser:
         args += ["--reasoning-parser", spec.reasoning_parser]
+    if spec.lora_modules:
+        args += ["--enable-lora", "--max-loras", str(spec.max_loras), "--max-lora-rank", str(spec.max_lora_rank),
+                 "--max-cpu-loras", str(spec.max_cpu_loras or spec.max_loras),
+                 "--lora-modules", *(f"{name}={path}" for name, path in spec.lora_modules)]
     return args
 
 
