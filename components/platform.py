@@ -75,6 +75,9 @@ class ObjectStore:
     """Annotations that ServiceAccount needs (GKE Workload Identity); EKS Pod Identity needs none."""
     endpoint: str | None = None
     """S3-compatible endpoint. Default: the cloud's own (AWS S3 in ``region``)."""
+    protocol: str = "s3"
+    """How a client talks to it: ``s3`` (S3 API, AWS credentials) or ``gcs`` (Cloud Storage JSON API, Google
+    Application Default Credentials). Default: s3."""
     egress: Sequence[object] = ()
     """NetworkPolicy rules (``strait.render.netpol.Allow``) a client needs to reach it."""
     ready: Sequence[pulumi.Resource] = ()

@@ -10,6 +10,8 @@ from blueprints.phase1_mvp.config import Phase1Config
 from components.aws.platform import AwsPlatformArgs, AwsPoolSpec, build_aws_platform
 from components.aws.weight_cache import SeedSpec
 from components.context import StackContext
+from components.gcp.platform import GcpPlatformArgs, GcpPoolSpec, build_gcp_platform
+from components.gcp.weight_cache import SeedSpec as GcsSeedSpec
 from components.platform import Platform
 from strait.catalog import Catalog
 from strait.catalog.charts import load_charts
@@ -46,5 +48,29 @@ def aws_platform(cfg: Phase1Config, ctx: StackContext, cat: Catalog, secrets: St
         hf_token=secrets.get("hf_token"), force_destroy=cfg.weight_cache.force_destroy), ctx, cat)
 
 
+def gcp_platform(cfg: Phase1Config, ctx: StackContext, cat: Catalog, secrets: StackSecrets, *,
+                 serving_namespace: str) -> Platform:
+    """GKE in ``cfg.region``: the gcp section, and the cluster and GPU pool sections read as GCP machine types.
+    GKE's own autoscaler scales each pool between min_size and max_size; with the autoscaler section off,
+    each pool stays at its desired size."""
+    g, auto = cfg.gcp, cfg.autoscaler.enabled
+    return build_gcp_platform(GcpPlatformArgs(
+        project=g.project, region=cfg.region, cluster_name=eks_cluster_name(ctx.project, ctx.stack),
+        kubernetes_version=cfg.cluster.kubernetes_version, release_channel=g.release_channel,
+        nodes_cidr=g.nodes_cidr, pods_cidr=g.pods_cidr, services_cidr=g.services_cidr, master_cidr=g.master_cidr,
+        api_public_cidrs=tuple(cfg.cluster.api_public_cidrs), system_machine_type=cfg.cluster.system_instance_type,
+        system_nodes=cfg.cluster.system_nodes,
+        pools={name: GcpPoolSpec(machine_type=p.instance_types[0], capacity=p.capacity,
+                                 min_nodes=p.min_size if auto else p.desired, max_nodes=p.max_size if auto else p.desired,
+                                 disk_size_gib=p.disk_size_gib)
+               for name, p in sorted(cfg.gpu_pools.items())},
+        serving_namespace=serving_namespace,
+        models={k: GcsSeedSpec(hf_repo=s.hf_repo, revision=s.revision, weights_gib=s.weights_gib)
+                for k, s in seed_specs(cfg, cat).items()},
+        seeder_image=cat.image("hf-downloader"), wait_image=cat.image("google-cloud-cli"), seed=cfg.weight_cache.seed,
+        hf_token=secrets.get("hf_token"), force_destroy=cfg.weight_cache.force_destroy,
+        deletion_protection=g.deletion_protection, spot_fallback=g.spot_fallback), ctx, cat)
+
+
 #: ``cfg.cloud`` -> the function that builds that cloud's Platform for this blueprint.
-PLATFORMS: dict[str, Callable[..., Platform]] = {"aws": aws_platform}
+PLATFORMS: dict[str, Callable[..., Platform]] = {"aws": aws_platform, "gcp": gcp_platform}

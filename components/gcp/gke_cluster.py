@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 
 from strait.gpu_labels import POOL_LABEL, SYSTEM_POOL
 from strait.naming import child, dns_label
+from strait.render.netpol import Allow, cidr_peer, tcp
 
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
 #: Google's predefined role with exactly what a node needs (write logs and metrics, read its own metadata);
@@ -20,6 +21,8 @@ RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount",)
 #: Nodes get one OAuth scope; what they may do is decided by the IAM roles above, not by scopes.
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+KUBELET_PORT = 10250
+NODE_EXPORTER_PORT = 9100
 STORAGE_CLASS = "premium-rwo"
 """GKE's built-in StorageClass for pd-ssd through the Compute Engine PD CSI driver."""
 
@@ -44,6 +47,10 @@ class GkeClusterArgs:
     """GKE release channel. Default: REGULAR (patches arrive after RAPID has soaked them)."""
     master_cidr: str = "172.16.0.0/28"
     """The control plane's /28 for its private endpoint. Default: 172.16.0.0/28."""
+    nodes_cidr: str = "10.40.0.0/20"
+    """The subnet's primary range (node IPs), for NetworkPolicy rules to the nodes. Default: the Network's."""
+    services_cidr: str = "10.52.0.0/20"
+    """The Services range (kubernetes.default's ClusterIP), for NetworkPolicy rules. Default: the Network's."""
     api_public_cidrs: list[str] = field(default_factory=list)
     """CIDRs that may reach a public API endpoint. Default: none, the endpoint is private only."""
     system_machine_type: str = "e2-standard-4"
@@ -202,5 +209,15 @@ class GkeCluster(pulumi.ComponentResource):
         self.endpoint = cluster.endpoint
         self.node_service_account = node_sa.email
         self.system_pool = system
+        #: Egress to the API server: its ClusterIP (before the datapath translates it) and the control
+        #: plane's private endpoint in the master range.
+        self.api_server_egress = Allow((cidr_peer(args.master_cidr), cidr_peer(args.services_cidr)), tcp(443),
+                                       "the Kubernetes API server")
+        #: The control plane calling admission webhooks served by pods (GKE's firewall opens 443 and 10250
+        #: from the master range to the nodes).
+        self.webhook_ingress = Allow((cidr_peer(args.master_cidr),), tcp(KUBELET_PORT), "API server -> admission webhook")
+        #: Prometheus scraping the kubelets (cAdvisor) and node-exporter (hostNetwork) on the nodes.
+        self.node_metrics_egress = Allow((cidr_peer(args.nodes_cidr),), tcp(KUBELET_PORT, NODE_EXPORTER_PORT),
+                                         "kubelet and node-exporter metrics on the nodes")
         self.register_outputs({"cluster_name": self.cluster_name, "endpoint": self.endpoint,
                                "node_service_account": self.node_service_account})

@@ -18,27 +18,29 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from components.gcp.storage import (GCS_HTTPS, GKE_METADATA, WI_ANNOTATION, gsa_account_id, private_bucket,
+                                    workload_gsa, workload_identity_member)
 from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
 from components.platform import WeightSource
 from strait import seeding
-from strait.naming import child, dns_label
+from strait.naming import child
+from strait.render.netpol import public_https, workload_policy
 from strait.tags import k8s_labels
 
 COMPLETE_MARKER = seeding.COMPLETE_MARKER
-WI_ANNOTATION = "iam.gke.io/gcp-service-account"
 HF_TOKEN_ENV = "HF_TOKEN"
 HF_HUB_VERSION = "1.1.2"
 GCS_CLIENT_VERSION = "3.17.1"
 SEEDER_MOUNT = "/opt/strait"
 SEEDER_SA = "strait-weight-seeder"
 SEEDER_SOURCE = open(seeding.__file__, encoding="utf-8").read()
-#: A constant script: the marker URI arrives in the environment, never spliced into the string.
-WAIT_SCRIPT = ('until gcloud storage objects describe "$STRAIT_MARKER_URI" --format="value(name)" >/dev/null 2>&1; '
-               'do echo "waiting for the weight cache to be seeded"; sleep 20; done')
 #: Reader's rights: get and list objects. Seeder's: also create and overwrite (a retried upload replaces
 #: a partial object, which needs storage.objects.delete), never IAM or bucket settings.
 READER_ROLE = "roles/storage.objectViewer"
 SEEDER_ROLE = "roles/storage.objectUser"
+
+__all__ = ["COMPLETE_MARKER", "SeedSpec", "WeightCache", "WeightCacheArgs", "WI_ANNOTATION", "model_prefix",
+           "wait_container", "workload_identity_member"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,16 +83,6 @@ def model_prefix(spec: SeedSpec) -> str:
     return f"models/{spec.hf_repo}/{spec.revision}"
 
 
-def workload_identity_member(workload_pool: str, namespace: str, service_account: str) -> str:
-    """The IAM principal of a Kubernetes ServiceAccount under Workload Identity Federation for GKE."""
-    return f"serviceAccount:{workload_pool}[{namespace}/{service_account}]"
-
-
-def gsa_account_id(bucket: str, purpose: str) -> str:
-    """Google service account ids: 6-30 characters, lower-case letters, digits and hyphens."""
-    return dns_label(f"{bucket[:21]}-{purpose}", 30).rstrip("-")
-
-
 def seed_command() -> str:
     """Install the two pinned libraries the seeder needs, then run strait/seeding.py from the ConfigMap."""
     return (f'pip install --no-cache-dir --quiet "huggingface_hub=={HF_HUB_VERSION}" '
@@ -98,13 +90,19 @@ def seed_command() -> str:
 
 
 def wait_container(marker_uri: str, image: str, project: str) -> dict:
+    """Init container that exits 0 once the completion marker exists. Argv only: no shell sees the URI.
+
+    ``gcloud storage objects describe`` exits non-zero while the object is missing; Kubernetes then
+    restarts the init container with its back-off (the pod's restartPolicy is Always), so the pod keeps
+    waiting for as long as seeding takes, as the S3 cache's ``aws s3api wait`` does.
+    """
     return {
         "name": "wait-for-weights",
         "image": image,
-        "command": ["/bin/sh", "-c", WAIT_SCRIPT],
-        "env": [{"name": "STRAIT_MARKER_URI", "value": marker_uri},
-                {"name": "CLOUDSDK_CORE_PROJECT", "value": project},
-                {"name": "CLOUDSDK_CONFIG", "value": "/tmp/gcloud"}],
+        "command": ["gcloud", "storage", "objects", "describe", marker_uri, "--format=value(name)"],
+        "env": [{"name": "CLOUDSDK_CORE_PROJECT", "value": project},
+                {"name": "CLOUDSDK_CONFIG", "value": "/tmp/gcloud"}, {"name": "HOME", "value": "/tmp"}],
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
     }
 
 
@@ -117,66 +115,50 @@ class WeightCache(pulumi.ComponentResource):
     def __init__(self, name: str, args: WeightCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("strait:gcp:WeightCache", name, None, opts)
         o = pulumi.ResourceOptions(parent=self)
-        bucket = gcp.storage.Bucket(
-            child(name, "bucket"), name=args.bucket_name, project=args.project, location=args.region.upper(),
-            storage_class="STANDARD",
-            uniform_bucket_level_access=True,  # IAM only: object ACLs (and so public ACLs) are impossible
-            public_access_prevention="enforced",
-            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
-            # Re-seeding a revision would otherwise keep every old copy of 20-140 GiB checkpoints.
-            lifecycle_rules=[
-                gcp.storage.BucketLifecycleRuleArgs(
-                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
-                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
-                        days_since_noncurrent_time=args.noncurrent_days, with_state="ARCHIVED")),
-                gcp.storage.BucketLifecycleRuleArgs(
-                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="AbortIncompleteMultipartUpload"),
-                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=2)),
-            ],
-            # Versioning already keeps overwritten objects for `noncurrent_days`; soft delete would bill
-            # deleted checkpoints for another 7 days on top.
-            soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(retention_duration_seconds=0),
-            force_destroy=args.force_destroy,
-            labels=args.labels,
-            opts=o)
+        bucket = private_bucket(name, bucket_name=args.bucket_name, project=args.project, region=args.region,
+                                labels=args.labels, opts=o, force_destroy=args.force_destroy)
 
-        reader = gcp.serviceaccount.Account(child(name, "reader"), account_id=gsa_account_id(args.bucket_name, "reader"),
-                                            display_name="Strait weight cache reader (read-only)",
-                                            project=args.project, opts=o)
-        ready: list[pulumi.Resource] = [gcp.storage.BucketIAMMember(
-            child(name, "reader"), bucket=bucket.name, role=READER_ROLE, member=reader.member, opts=o)]
-        for sa in sorted(set(args.reader_service_accounts)):
-            ready.append(gcp.serviceaccount.IAMMember(
-                child(name, f"reader-wi-{sa}"), service_account_id=reader.name, role="roles/iam.workloadIdentityUser",
-                member=workload_identity_member(args.workload_pool, args.namespace, sa), opts=o))
+        reader, bindings = workload_gsa(
+            child(name, "reader"), account_id=gsa_account_id(args.bucket_name, "reader"),
+            display_name="Strait weight cache reader (read-only)", project=args.project,
+            workload_pool=args.workload_pool, namespace=args.namespace, service_accounts=args.reader_service_accounts,
+            opts=o, binding_names={sa: child(name, f"reader-wi-{sa}") for sa in args.reader_service_accounts})
+        grant = gcp.storage.BucketIAMMember(child(name, "reader"), bucket=bucket.name, role=READER_ROLE,
+                                            member=reader.member, opts=o)
 
         self.seed_jobs = {}
+        # A seed Job starts after the readers' grants exist, so "Job done" also means "weights readable".
+        self._reader_ready = [grant, *bindings.values()]
         if args.seed and args.models:
             self._seeders(name, args, bucket, o)
         self.bucket_name = bucket.name
         self.reader_email = reader.email
+        #: Where a reader (a model server streaming weights) must be allowed to connect.
+        self.reader_egress = (GKE_METADATA, GCS_HTTPS)
         self.weights = {}
         for model, spec in sorted(args.models.items()):
             uri = f"gs://{args.bucket_name}/{model_prefix(spec)}"
+            job = self.seed_jobs.get(model)
             self.weights[model] = WeightSource(
                 uri=uri,
                 wait_container=wait_container(f"{uri}/{COMPLETE_MARKER}", args.wait_image, args.project),
                 service_account=model,
                 service_account_annotations={WI_ANNOTATION: reader.email},
+                # runai_streamer's GCS client uses Application Default Credentials; naming the project spares
+                # it a metadata lookup.
                 env=({"name": "GOOGLE_CLOUD_PROJECT", "value": args.project},),
-                ready=(*ready, *([self.seed_jobs[model]] if model in self.seed_jobs else [])),
-            )
+                # The seeding Job when there is one (it runs after the grants exist); else the bindings.
+                ready=(job,) if job is not None else (grant, bindings[model]),
+                egress=self.reader_egress)
         self.register_outputs({"bucket_name": self.bucket_name, "reader_email": self.reader_email})
 
     def _seeders(self, name: str, args: WeightCacheArgs, bucket: gcp.storage.Bucket, o: pulumi.ResourceOptions) -> None:
-        writer = gcp.serviceaccount.Account(child(name, "seeder"), account_id=gsa_account_id(args.bucket_name, "seeder"),
-                                            display_name="Strait weight cache seeder", project=args.project, opts=o)
+        writer, wi = workload_gsa(child(name, "seeder"), account_id=gsa_account_id(args.bucket_name, "seeder"),
+                                  display_name="Strait weight cache seeder", project=args.project,
+                                  workload_pool=args.workload_pool, namespace=args.namespace,
+                                  service_accounts=[SEEDER_SA], opts=o, binding_names={SEEDER_SA: child(name, "seeder-wi")})
         grant = gcp.storage.BucketIAMMember(child(name, "seeder"), bucket=bucket.name, role=SEEDER_ROLE,
                                             member=writer.member, opts=o)
-        wi = gcp.serviceaccount.IAMMember(child(name, "seeder-wi"), service_account_id=writer.name,
-                                          role="roles/iam.workloadIdentityUser",
-                                          member=workload_identity_member(args.workload_pool, args.namespace, SEEDER_SA),
-                                          opts=o)
         labels = {**k8s_labels(name="weight-seeder", instance=name, component="weight-cache"), **args.k8s_labels}
         sa = k8s.core.v1.ServiceAccount(child(name, "seeder"), metadata={
             "name": SEEDER_SA, "namespace": args.namespace, "labels": labels,
@@ -188,7 +170,8 @@ class WeightCache(pulumi.ComponentResource):
                 type="Opaque", string_data={HF_TOKEN_ENV: pulumi.Output.secret(args.hf_token)}, opts=o)
         k8s.networking.v1.NetworkPolicy(child(name, "seeder-netpol"), metadata={
             "name": "weight-seeder", "namespace": args.namespace, "labels": labels},
-            spec={"podSelector": {"matchLabels": {"app.kubernetes.io/name": "weight-seeder"}}, "policyTypes": ["Ingress"]},
+            spec=workload_policy({"app.kubernetes.io/name": "weight-seeder"}, egress=[
+                GKE_METADATA, public_https("Hugging Face, PyPI and Cloud Storage (public addresses, HTTPS only)")]),
             opts=o)
         code = k8s.core.v1.ConfigMap(child(name, "seeder-code"), metadata={
             "name": "weight-seeder", "namespace": args.namespace, "labels": labels},
@@ -253,6 +236,6 @@ class WeightCache(pulumi.ComponentResource):
                         },
                     },
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant, wi, sa, code]
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant, wi[SEEDER_SA], sa, code, *self._reader_ready]
                                             + ([token_secret] if token_secret else [])),
             )

@@ -12,8 +12,9 @@ from components.gcp.gke_cluster import GkeCluster, GkeClusterArgs, render_kubeco
 from components.gcp.gpu_node_pool import (ACCELERATOR_TYPES, COMPUTE_CLASS_LABEL, GpuNodePool, GpuNodePoolArgs,
                                           location_policy, render_compute_class)
 from components.gcp.network import Network, NetworkArgs, check_ranges
-from components.gcp.weight_cache import (COMPLETE_MARKER, WAIT_SCRIPT, WI_ANNOTATION, SeedSpec, WeightCache,
-                                         WeightCacheArgs, workload_identity_member)
+from components.gcp.storage import GCS_HTTPS, GKE_METADATA, lifecycle_rules
+from components.gcp.weight_cache import (COMPLETE_MARKER, WI_ANNOTATION, SeedSpec, WeightCache, WeightCacheArgs,
+                                         workload_identity_member)
 from strait.gpu_labels import GPU_TAINT_KEY, pool_labels
 from strait.plan.mocks import GCP_PROJECT
 from tests.helpers import by_name, of_type, one
@@ -223,6 +224,8 @@ def test_weight_cache_bucket_is_private_versioned_and_read_only_to_readers(monit
     assert wi["weights-reader-wi-qwen32b"]["role"] == "roles/iam.workloadIdentityUser"
     assert wi["weights-reader-wi-qwen32b"]["member"] == f"serviceAccount:{GCP_PROJECT}.svc.id.goog[strait-serving/qwen32b]"
     assert wi["weights-seeder-wi"]["member"] == f"serviceAccount:{GCP_PROJECT}.svc.id.goog[strait-serving/strait-weight-seeder]"
+    netpol = one(monitor, "kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
+    assert netpol["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in netpol or netpol["ingress"] == []
     seeder_sa = one(monitor, "kubernetes:core/v1:ServiceAccount").inputs["metadata"]
     assert seeder_sa["annotations"][WI_ANNOTATION].endswith(f"@{GCP_PROJECT}.iam.gserviceaccount.com")
     job = one(monitor, "kubernetes:batch/v1:Job").inputs
@@ -238,6 +241,7 @@ def test_weight_source_gives_the_pod_workload_identity_credentials_for_runai_str
 
     def build(o):
         cache = _cache(o)
+        out["cache"] = cache
         ws = cache.weights["qwen32b"]
         out["ws"] = ws
         return pulumi.Output.from_input(ws.service_account_annotations[WI_ANNOTATION]).apply(
@@ -250,6 +254,23 @@ def test_weight_source_gives_the_pod_workload_identity_credentials_for_runai_str
     assert out["email"] == f"{reader.inputs['accountId']}@{GCP_PROJECT}.iam.gserviceaccount.com"
     assert {"name": "GOOGLE_CLOUD_PROJECT", "value": GCP_PROJECT} in ws.env
     wait = ws.wait_container
-    assert wait["command"] == ["/bin/sh", "-c", WAIT_SCRIPT]  # constant: nothing from config in the script
-    assert {"name": "STRAIT_MARKER_URI", "value": f"{ws.uri}/{COMPLETE_MARKER}"} in wait["env"]
+    # Argv only: no shell ever sees the URI (which holds the revision from the stack file).
+    assert wait["command"] == ["gcloud", "storage", "objects", "describe", f"{ws.uri}/{COMPLETE_MARKER}",
+                               "--format=value(name)"]
+    assert ws.egress == (GKE_METADATA, GCS_HTTPS)
+    assert {"169.254.169.254/32", "169.254.169.252/32"} == {p["ipBlock"]["cidr"] for p in GKE_METADATA.peers}
+    # With seeding on, a reader waits for the seed Job, which itself waits for the readers' grants.
+    job = one(monitor, "kubernetes:batch/v1:Job")
+    assert ws.ready == (out["cache"].seed_jobs["qwen32b"],)
+    wi = [r for r in of_type(monitor, "gcp:serviceaccount/iAMMember:IAMMember") if r.name == "weights-reader-wi-qwen32b"][0]
+    assert wi.urn in job.dependencies
     assert workload_identity_member("p.svc.id.goog", "ns", "sa") == "serviceAccount:p.svc.id.goog[ns/sa]"
+
+
+def test_expiring_prefixes_and_bad_expiry():
+    rules = lifecycle_rules({"events/": 30})
+    assert len(rules) == 3
+    assert rules[-1].action.type == "Delete"
+    assert (rules[-1].condition.age, rules[-1].condition.matches_prefixes) == (30, ["events/"])
+    with pytest.raises(ValueError, match="expire_days needs non-empty prefixes"):
+        lifecycle_rules({"": 3})

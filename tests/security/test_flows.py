@@ -18,6 +18,16 @@ from tests.security.netpol_eval import External, Pod, allowed
 PUBLIC = External("93.184.216.34", "a public address (example.com)")
 METADATA = External("169.254.169.254", "the instance metadata endpoint")
 POD_IDENTITY = External("169.254.170.23", "the EKS Pod Identity agent")
+#: Where a pod gets its cloud credentials. EKS: the Pod Identity agent; the instance metadata endpoint (node
+#: credentials) stays denied. GKE: the GKE metadata server, which with Workload Identity (nodes in GKE_METADATA
+#: mode) answers on the metadata address and serves only the pod's own Google identity, never the node's
+#: (components/gcp/storage.py, GKE_METADATA).
+CREDENTIALS = {"aws": ((POD_IDENTITY, 80),),
+               "gcp": ((METADATA, 80), (External("169.254.169.252", "the GKE metadata server"), 988))}
+
+
+def cloud_of(stack: str) -> str:
+    return load_stack_raw(stack).get("cloud", "aws")
 #: Namespaces whose every pod may reach the object store over HTTPS, and why: Langfuse's web and worker
 #: pods come from its Helm chart, whose pod labels the offline plan cannot see.
 NAMESPACE_WIDE_HTTPS = {"strait-langfuse": "Langfuse uploads traces to S3"}
@@ -93,8 +103,10 @@ def check_seeder_reaches_the_hub_and_object_store_and_nothing_else(net, stack):
     assert seeders, "no seeding Job in the plan"
     for seeder in seeders:
         assert allowed(net.cluster, seeder, PUBLIC, 443), "the seeder cannot reach Hugging Face / S3 over HTTPS"
-        assert allowed(net.cluster, seeder, POD_IDENTITY, 80), "the seeder cannot get its S3 credentials"
-        assert not allowed(net.cluster, seeder, METADATA, 80), "the seeder reaches the instance metadata endpoint"
+        for endpoint, port in CREDENTIALS[cloud_of(stack)]:
+            assert allowed(net.cluster, seeder, endpoint, port), f"the seeder cannot get its credentials ({endpoint.name})"
+        if cloud_of(stack) == "aws":
+            assert not allowed(net.cluster, seeder, METADATA, 80), "the seeder reaches the instance metadata endpoint"
         assert not allowed(net.cluster, seeder, PUBLIC, 80)
         for other in net.pods + [net.prometheus]:
             if other is not seeder:
@@ -108,13 +120,15 @@ def check_model_server_cannot_reach_the_internet_beyond_its_object_store(net, st
     for server in net.by_component("model-server"):
         for port in (22, 80, 8080, 5432):
             assert not allowed(net.cluster, server, PUBLIC, port), f"{server.name} reaches the internet on {port}"
-        assert not allowed(net.cluster, server, METADATA, 80)
+        if cloud_of(stack) == "aws":
+            assert not allowed(net.cluster, server, METADATA, 80)
         assert not allowed(net.cluster, server, External("10.40.1.10", "a node"), 10250)
         for other in net.pods + [net.prometheus, net.intruder]:
             if other.name != server.name:
                 for port in set(other.ports.values()) | {80}:
                     assert not allowed(net.cluster, server, other, port), f"{server.name} reaches {other.name}:{port}"
-        assert allowed(net.cluster, server, POD_IDENTITY, 80), "the model server cannot get its S3 credentials"
+        for endpoint, port in CREDENTIALS[cloud_of(stack)]:
+            assert allowed(net.cluster, server, endpoint, port), f"the model server cannot get its credentials ({endpoint.name})"
         assert allowed(net.cluster, server, PUBLIC, 443), "the model server cannot stream weights from S3"
 
 

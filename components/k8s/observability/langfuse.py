@@ -93,6 +93,10 @@ def langfuse_values(args: LangfuseArgs) -> dict:
                 {"name": "LANGFUSE_INIT_USER_EMAIL", "value": ADMIN_EMAIL},
                 {"name": "LANGFUSE_INIT_USER_NAME", "value": "admin"},
                 env_ref("LANGFUSE_INIT_USER_PASSWORD", CREDENTIALS, "admin-password"),
+                # Cloud Storage: Langfuse's own GCS client (Application Default Credentials, so Workload
+                # Identity), reading the bucket from the s3 settings below; its S3 client would need HMAC keys.
+                *([{"name": "LANGFUSE_USE_GOOGLE_CLOUD_STORAGE", "value": "true"}]
+                  if args.storage.protocol == "gcs" else []),
             ],
         },
         "postgresql": {
