@@ -23,6 +23,7 @@ from components.gcp.storage import (GCS_HTTPS, GKE_METADATA, WI_ANNOTATION, gsa_
 from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
 from components.platform import WeightSource
 from strait import seeding
+from strait.gpu_labels import MODEL_LABEL
 from strait.naming import child
 from strait.render.netpol import public_https, workload_policy
 from strait.tags import k8s_labels
@@ -196,7 +197,7 @@ class WeightCache(pulumi.ComponentResource):
             if token_secret is not None:
                 env.append({"name": HF_TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": "strait-hf-token", "key": HF_TOKEN_ENV}}})
             scratch_gib = int(spec.weights_gib * 1.3) + 10
-            job_labels = {**labels, "strait.dev/model": model}
+            job_labels = {**labels, MODEL_LABEL: model}
             self.seed_jobs[model] = k8s.batch.v1.Job(
                 child(name, f"seed-{model}"),
                 metadata={"name": f"seed-{model}", "namespace": args.namespace, "labels": job_labels,
