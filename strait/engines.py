@@ -134,3 +134,17 @@ def extra_gpu_gib(m, arch) -> float:
         return 0.0
     return sizing.lora_gpu_gib(arch, max_loras=lora["max_loras"], max_lora_rank=lora["max_lora_rank"],
                                tp=m.tensor_parallel_size)
+
+
+def vllm_spec(key: str, m, cat, model: str):
+    """The VllmSpec of a ModelConfig ``m`` (key ``key``) whose weights are at ``model``."""
+    from strait.render.vllm import VllmSpec
+
+    variant = cat.variant(m.model, m.quantization)
+    return VllmSpec(
+        model=model, served_model_name=m.served_model_name or key, max_model_len=m.max_model_len,
+        gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs,
+        tensor_parallel_size=m.tensor_parallel_size, quantization=variant.vllm_quantization,
+        kv_cache_dtype=m.kv_cache_dtype, enable_prefix_caching=m.enable_prefix_caching,
+        shutdown_timeout_seconds=m.shutdown_timeout_seconds,
+        **asdict(resolve_features(cat.models[m.model], "vllm", tool_calling=m.tool_calling, reasoning=m.reasoning)))

@@ -20,15 +20,15 @@ from components.context import StackContext
 from components.k8s.litellm_gateway import LiteLLMGateway, LiteLLMGatewayArgs
 from components.k8s.model_server import size_for_pool
 from components.k8s.namespace import namespace
+from components.k8s.sglang_service import SglangService, SglangServiceArgs
 from components.k8s.vllm_service import VllmService, VllmServiceArgs
 from components.platform import Platform
 from strait.catalog import Catalog, load_catalog
 from strait.config import PROVIDER_SECRET
-from strait.engines import resolve_features
+from strait.engines import sglang_spec, vllm_spec
 from strait.gateway.spec import gateway_spec
 from strait.render.litellm import PROVIDER_KEY_ENV, key_env_for
 from strait.render.netpol import Allow, cidr_peer, public_https, tcp
-from strait.render.vllm import VllmSpec
 from strait.sizing import resolve_max_num_seqs
 
 BLUEPRINT = "phase1_mvp"
@@ -51,32 +51,30 @@ def gateway_egress(cfg: Phase1Config, servers: list[Allow], tracing: obs.Tracing
 
 
 def model_servers(cfg: Phase1Config, cat: Catalog, platform: Platform, random_opts: pulumi.ResourceOptions,
-                  k8s_opts: pulumi.ResourceOptions) -> tuple[dict[str, VllmService], dict[str, pulumi.Output[str]]]:
-    """One vLLM server per model, on its pool, reading the cloud's weight source; and each one's API key."""
-    vllm_pin = cat.images["vllm"]
-    servers: dict[str, VllmService] = {}
+                  k8s_opts: pulumi.ResourceOptions) -> tuple[dict[str, VllmService | SglangService], dict]:
+    """One model server per model (vLLM or SGLang, same pod), on its pool, reading the cloud's weight source;
+    and each one's API key."""
+    servers: dict[str, VllmService | SglangService] = {}
     api_keys: dict[str, pulumi.Output[str]] = {}
     in_serving = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
         depends_on=[platform.namespaces[SERVING_NS]]))
     for key, m in sorted(cfg.models.items()):
         pool, weights = platform.gpu_pools[m.pool], platform.weights[key]
-        variant = cat.variant(m.model, m.quantization)
-        spec = VllmSpec(
-            model=weights.uri, served_model_name=m.served_model_name or key, max_model_len=m.max_model_len,
-            gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs,
-            tensor_parallel_size=m.tensor_parallel_size, quantization=variant.vllm_quantization,
-            kv_cache_dtype=m.kv_cache_dtype, enable_prefix_caching=m.enable_prefix_caching,
-            shutdown_timeout_seconds=m.shutdown_timeout_seconds,
-            **dataclasses.asdict(resolve_features(cat.models[m.model], "vllm", tool_calling=m.tool_calling,
-                                                  reasoning=m.reasoning)))
         pw = random.RandomPassword(f"{key}-api-key", length=48, special=False, opts=random_opts)
         api_keys[key] = pulumi.Output.secret(pw.result)
-        sizing = size_for_pool(pool, replicas=m.replicas, startup_timeout_seconds=m.startup_timeout_seconds,
-                               weights_gib_per_gpu=variant.weights_gib / m.tensor_parallel_size)
-        servers[key] = VllmService(key, VllmServiceArgs(
-            namespace=SERVING_NS, spec=spec, image=cat.image("vllm"), engine_version=vllm_pin.version,
-            api_key=api_keys[key], pool=m.pool, gpu_model=pool.gpu_model, gpus_per_replica=m.tensor_parallel_size,
-            replicas=m.replicas, sizing=sizing, weights=weights, client_namespaces=(GATEWAY_NS,)), opts=in_serving)
+        common = dict(namespace=SERVING_NS, image=cat.image(m.engine), engine_version=cat.images[m.engine].version,
+                      api_key=api_keys[key], pool=m.pool, gpu_model=pool.gpu_model, replicas=m.replicas,
+                      gpus_per_replica=m.tensor_parallel_size, weights=weights, client_namespaces=(GATEWAY_NS,),
+                      sizing=size_for_pool(pool, replicas=m.replicas, startup_timeout_seconds=m.startup_timeout_seconds,
+                                           weights_gib_per_gpu=cat.variant(m.model, m.quantization).weights_gib
+                                           / m.tensor_parallel_size))
+        if m.engine == "sglang":
+            servers[key] = SglangService(key, SglangServiceArgs(spec=sglang_spec(key, m, cat, weights.uri),
+                                                                shutdown_timeout_seconds=m.shutdown_timeout_seconds,
+                                                                **common), opts=in_serving)
+        else:
+            servers[key] = VllmService(key, VllmServiceArgs(spec=vllm_spec(key, m, cat, weights.uri), **common),
+                                       opts=in_serving)
     return servers, api_keys
 
 

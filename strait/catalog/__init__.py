@@ -100,7 +100,8 @@ class Catalog:
 
     def image(self, key: str) -> str:
         pin = self.images[key]
-        return f"{pin.repository}:{pin.tag}"
+        # With both, the runtime pulls by digest; the tag stays for people reading the manifest.
+        return f"{pin.repository}:{pin.tag}" + (f"@{pin.digest}" if pin.digest else "")
 
     def stale_prices(self, today: dt.date | None = None, max_age_days: int = PRICE_MAX_AGE_DAYS) -> list[tuple[str, str, RegionPrice]]:
         """(instance_type, region, price) entries whose ``as_of`` is older than ``max_age_days``."""

@@ -140,6 +140,12 @@ class ImagePin(Sourced):
     repository: str
     tag: str
     version: str = Field(description="Upstream software version the tag carries (e.g. vLLM 0.33.0).")
+    digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$",
+                               description="The tag's image index digest, as its publisher lists it in "
+                                           "`digest_source`; pods then pull `repository:tag@digest`. Default: none, "
+                                           "pulled by tag (say why in `digest_note`).")
+    digest_source: str | None = Field(None, description="Where the digest was read (required with a digest).")
+    digest_note: str | None = Field(None, description="Why the image has no digest (required without one).")
 
 
 class UnitPrice(Sourced):
