@@ -13,7 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.aws.iam import pod_identity_role
-from components.k8s.helm import helm_release, release_record
+from components.k8s.helm import container_security, helm_release, pod_security, release_record
 from strait.catalog.charts import ChartPin
 from strait.naming import child, iam_role_name
 from strait.render.autoscaler import PRIORITY_CONFIGMAP, extra_args, render_priorities
@@ -84,6 +84,10 @@ def chart_values(args: ClusterAutoscalerArgs) -> dict:
         # Not `expanderPriorities`: Strait creates that ConfigMap itself (first-class, validated).
         "extraArgs": extra_args(args.scale_down_unneeded_minutes),
         "resources": {"requests": {"cpu": "100m", "memory": "600Mi"}, "limits": {"memory": "600Mi"}},
+        # Non-root (65534, as upstream's own example), no capabilities, read-only root: a static Go binary that
+        # only talks to the API server and AWS. tests/helm judges the Deployment Helm renders from these values.
+        "securityContext": pod_security(65534),
+        "containerSecurityContext": container_security(),
     }
 
 

@@ -103,7 +103,8 @@ def test_langfuse_values_point_at_s3_without_keys():
     assert v["s3"]["deploy"] is False and v["s3"]["bucket"] == "strait-test-langfuse-0000"
     assert "accessKeyId" not in v["s3"] and "secretAccessKey" not in v["s3"]
     assert v["langfuse"]["nextauth"]["url"] == "http://localhost:3001"
-    assert v["langfuse"]["serviceAccount"] == {"create": True, "name": "langfuse"}  # Pod Identity needs no annotation
+    # Pod Identity needs no annotation, and Langfuse no API token.
+    assert v["langfuse"]["serviceAccount"] == {"create": True, "name": "langfuse", "automountServiceAccountToken": False}
 
 
 def test_langfuse_runs_as_the_stores_identity_on_any_cloud():

@@ -21,7 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.k8s.helm import helm_release, release_record
+from components.k8s.helm import NONROOT_UID, container_security, helm_release, pod_security, release_record, resources
 from components.k8s.namespace import namespace
 from components.platform import ObjectStore
 from strait.catalog.charts import ChartPin
@@ -70,6 +70,27 @@ def _password(name: str, length: int, o: pulumi.ResourceOptions) -> pulumi.Outpu
     return pulumi.Output.secret(random.RandomPassword(name, length=length, special=False, opts=o).result)
 
 
+def cert_manager_values() -> dict:
+    """cert-manager (a Langfuse 2.0 prerequisite): CRDs, and every component non-root with requests and limits.
+
+    The chart already drops capabilities and runs read-only with seccomp; its images are static binaries, so
+    the distroless nonroot UID works for all four. tests/helm judges what Helm renders from these values."""
+    sec = pod_security(NONROOT_UID)
+    return {
+        "crds": {"enabled": True},
+        "securityContext": sec, "resources": resources("50m", "128Mi", "512Mi"),
+        "webhook": {"securityContext": sec, "resources": resources("20m", "64Mi", "128Mi")},
+        "cainjector": {"securityContext": sec, "resources": resources("20m", "128Mi", "512Mi")},
+        "startupapicheck": {"securityContext": sec, "resources": resources("10m", "32Mi", "64Mi")},
+    }
+
+
+def clickhouse_operator_values() -> dict:
+    """The ClickHouse operator (a Langfuse 2.0 prerequisite): cert-manager comes from its own release above."""
+    return {"certManager": {"install": False},
+            "manager": {"podSecurityContext": pod_security(NONROOT_UID)}}
+
+
 def langfuse_values(args: LangfuseArgs) -> dict:
     """Chart values. Only Secret *references* appear here, so the values stay readable in the plan."""
     ref = lambda name, key: {"secretKeyRef": {"name": name, "key": key}}  # noqa: E731
@@ -81,9 +102,16 @@ def langfuse_values(args: LangfuseArgs) -> dict:
             "encryptionKey": ref(CREDENTIALS, "encryption-key"),
             "nextauth": {"url": f"http://localhost:{LOCAL_PORT}", "secret": ref(CREDENTIALS, "nextauth-secret")},
             "features": {"telemetryEnabled": False, "signUpDisabled": True},
+            # Web and worker: the image's own user (nextjs, 1001; runAsNonRoot needs it numeric), nothing else.
+            "podSecurityContext": pod_security(1001),
+            "securityContext": container_security(read_only_root=False),
+            "resources": resources("250m", "1Gi", "2Gi"),
             "serviceAccount": {"create": True, "name": args.storage.service_account,
                                **({"annotations": dict(args.storage.service_account_annotations)}
-                                  if args.storage.service_account_annotations else {})},
+                                  if args.storage.service_account_annotations else {}),
+                               # Langfuse never calls the Kubernetes API; EKS Pod Identity and GKE Workload
+                               # Identity reach the cloud without this token.
+                               "automountServiceAccountToken": False},
             # Headless initialisation: the organisation, project, its API keys (the gateway's) and an admin.
             "additionalEnv": [
                 {"name": "LANGFUSE_INIT_ORG_ID", "value": INIT_ORG},
@@ -104,6 +132,11 @@ def langfuse_values(args: LangfuseArgs) -> dict:
             "auth": {"username": "langfuse", "database": "langfuse", "existingSecret": POSTGRES_SECRET,
                      "secretKeys": {"userPasswordKey": "password", "adminPasswordKey": "postgres-password"}},
             "storage": {"requestedSize": f"{args.postgres_storage_gib}Gi", "className": args.storage_class},
+            "resources": resources("250m", "512Mi", "1Gi"),
+            "initResources": resources("10m", "32Mi", "64Mi"),
+            # The postgres image's user (999) owns its data directory layout; fsGroup makes the volume its own.
+            "podSecurityContext": pod_security(None, fs_group=999),
+            "securityContext": {**container_security(), "runAsUser": 999, "runAsGroup": 999},
             # groundhog2k sub-chart: read the superuser and the Langfuse user from the same Secret.
             "settings": {"existingSecret": POSTGRES_SECRET},
             "userDatabase": {"existingSecret": POSTGRES_SECRET},
@@ -113,6 +146,11 @@ def langfuse_values(args: LangfuseArgs) -> dict:
             "auth": {"existingSecret": REDIS_SECRET, "existingSecretPasswordKey": "default",
                      "usersExistingSecret": REDIS_SECRET},
             "dataStorage": {"enabled": True, "requestedSize": "8Gi", "className": args.storage_class},
+            "resources": resources("100m", "256Mi", "512Mi"),
+            "initResources": resources("10m", "16Mi", "32Mi"),
+            # Valkey reads its config from a ConfigMap and writes only to the volume (fsGroup): any UID works.
+            "podSecurityContext": pod_security(NONROOT_UID, fs_group=NONROOT_UID),
+            "securityContext": {**container_security(), "runAsUser": NONROOT_UID},
         },
         "clickhouse": {
             "deploy": True,
@@ -202,9 +240,9 @@ class Langfuse(pulumi.ComponentResource):
         # --- prerequisites of chart 2.0, then Langfuse ------------------------------------------------
         # Cluster-wide operators in namespaces of their own (Helm creates them).
         cm = helm_release(child(name, "cert-manager"), "cert-manager", "cert-manager", args.cert_manager,
-                          {"crds": {"enabled": True}}, pulumi.ResourceOptions(parent=self), create_namespace=True)
+                          cert_manager_values(), pulumi.ResourceOptions(parent=self), create_namespace=True)
         chop = helm_release(child(name, "clickhouse-operator"), "clickhouse-operator", CLICKHOUSE_OPERATOR_NS,
-                            args.clickhouse_operator, {"certManager": {"install": False}},
+                            args.clickhouse_operator, clickhouse_operator_values(),
                             pulumi.ResourceOptions(parent=self, depends_on=[cm]), create_namespace=True)
         helm_release(child(name, "langfuse"), RELEASE, ns, args.langfuse, langfuse_values(args),
                      pulumi.ResourceOptions(parent=self, depends_on=[ns_res, chop, *args.storage.ready, *secrets]),

@@ -16,7 +16,7 @@ import pulumi_random as random
 
 from components.k8s.common import GPU_TOLERATION
 from components.k8s.namespace import namespace
-from components.k8s.helm import helm_release, release_record
+from components.k8s.helm import NONROOT_UID, container_security, helm_release, pod_security, release_record, resources
 from strait.catalog.charts import ChartPin
 from strait.gpu_labels import GPU_LABEL, POOL_LABEL
 from strait.naming import child
@@ -131,15 +131,43 @@ def kube_prometheus_stack_values(args: MonitoringStackArgs) -> dict:
             "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
         }},
         "alertmanager": {"alertmanagerSpec": {"storage": {"volumeClaimTemplate": pvc(2)}}},
+        # Hardening below is judged by tests/helm (Helm renders these values, Checkov reads the result); what the
+        # charts cannot do is in tests/helm/checkov-exceptions.yaml with its reason.
+        "prometheusOperator": {
+            "resources": resources("100m", "256Mi", "512Mi"),
+            "admissionWebhooks": {"patch": {
+                "resources": resources("10m", "32Mi", "64Mi"),
+                # kube-webhook-certgen is a static binary: distroless nonroot instead of the chart's UID 2000.
+                "securityContext": pod_security(NONROOT_UID)}},
+        },
         "grafana": {
             "fullnameOverride": GRAFANA_SERVICE,
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
             "persistence": {"enabled": True, "size": f"{args.grafana_storage_gib}Gi", "storageClassName": args.storage_class},
+            # fsGroup makes the volume writable, so no root init container has to chown it (CAP_CHOWN).
+            "initChownData": {"enabled": False},
+            "securityContext": pod_security(NONROOT_UID, fs_group=NONROOT_UID),
+            # Read-only root (merged onto the chart's no-escalation, drop-ALL context): Grafana writes its data
+            # and plugins to the volume, and creates its log directory and temp files on these emptyDirs.
+            "containerSecurityContext": {"readOnlyRootFilesystem": True},
+            "extraEmptyDirMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "logs", "mountPath": "/var/log/grafana"}],
+            "resources": resources("100m", "256Mi", "512Mi"),
+            # The sidecars read dashboards and datasources from this namespace only: a Role, not a ClusterRole
+            # that could read every Secret in the cluster.
+            "rbac": {"namespaced": True},
             # The sidecar loads every ConfigMap labelled grafana_dashboard: "1" (ours are in this namespace).
-            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"},
+                        "resources": resources("20m", "96Mi", "192Mi"),
+                        "securityContext": container_security()},
         },
         "kube-state-metrics": {
             "metricLabelsAllowlist": [f"nodes=[{','.join(args.node_labels_for_cost)}]"],
+            "resources": resources("50m", "128Mi", "256Mi"),
+        },
+        "prometheus-node-exporter": {
+            "resources": resources("20m", "32Mi", "64Mi"),
+            "securityContext": pod_security(65534, fs_group=65534),
+            "containerSecurityContext": container_security(),
         },
     }
 
@@ -155,6 +183,11 @@ def dcgm_exporter_values(args: MonitoringStackArgs) -> dict:
         # Strait's own ServiceMonitor scrapes it (below), so it is in the plan's manifests.
         "serviceMonitor": {"enabled": False},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        # The chart's container context stays (root, SYS_ADMIN, every other capability dropped, no privilege
+        # escalation): its counters include DCGM_FI_PROF_GR_ENGINE_ACTIVE, a profiling field that needs
+        # SYS_ADMIN, and the kubelet's pod-resources socket it maps GPUs to pods through is root's. The pod
+        # gets the runtime's default seccomp profile. tests/helm/checkov-exceptions.yaml records the rest.
+        "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
     }
 
 
