@@ -119,6 +119,13 @@ def check_adapters(path: str, key: str, m, cfg) -> list[ConfigIssue]:
             issues.append(ConfigIssue(f"{path}.adapters.{name}", name, "clients would send this model name for two "
                                       "things (a model, a tier, the auto model or another adapter)",
                                       "give the adapter a name of its own"))
+    if m.adapters and m.engine == "vllm":
+        # Rendering, routing, planning and seeding of adapters are built and judged; copying them from the
+        # weight cache into the pod is not (the cloud boundary has no copy container yet), and vLLM refuses to
+        # start on a --lora-modules path that is empty. So refuse here rather than deploy a crash loop.
+        issues.append(ConfigIssue(f"{path}.adapters", sorted(m.adapters), "this blueprint does not copy adapters "
+                                  "from the weight cache into the model server's pod yet, and vLLM would not start "
+                                  "without them", "remove adapters for now (docs/engines.md#multi-lora-vllm)"))
     if m.max_loras is not None and not m.adapters:
         issues.append(ConfigIssue(f"{path}.max_loras", m.max_loras, "set without adapters",
                                   "remove max_loras, or list adapters"))

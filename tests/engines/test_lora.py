@@ -34,7 +34,23 @@ def stack(**model_fields) -> dict:
 
 
 def cfg_with_adapters(**extra):
-    return validate_stack(stack(adapters=copy.deepcopy(ADAPTERS), **extra), "phase1-sg", secrets_set=KEYS)
+    """phase1-sg with adapters on its model. The blueprint refuses adapters until it copies them into the pod
+    (see test_the_blueprint_refuses_adapters_it_cannot_deploy), so they are added after validation."""
+    from strait.config.sections import AdapterConfig
+
+    cfg = validate_stack(stack(), "phase1-sg", secrets_set=KEYS)
+    m = cfg.models["qwen32b"].model_copy(update={
+        "adapters": {k: AdapterConfig(**v) for k, v in ADAPTERS.items()}, **extra})
+    return cfg.model_copy(update={"models": {"qwen32b": m}})
+
+
+def test_the_blueprint_refuses_adapters_it_cannot_deploy():
+    with pytest.raises(ConfigError) as exc:
+        validate_stack(stack(adapters=copy.deepcopy(ADAPTERS)), "phase1-sg", secrets_set=KEYS)
+    assert exc.value.render().splitlines()[1:] == [
+        '  - strait:models.qwen32b.adapters = ["sql-helper", "support-bot"]: this blueprint does not copy adapters '
+        "from the weight cache into the model server's pod yet, and vLLM would not start without them. Fix: remove "
+        "adapters for now (docs/engines.md#multi-lora-vllm)."]
 
 
 def spec_for(m) -> VllmSpec:

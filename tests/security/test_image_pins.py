@@ -2,6 +2,7 @@
 the Checkov skip for the others (CKV_K8S_43) names exactly those images, so it cannot go stale or lie."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -65,9 +66,7 @@ def test_checkov_accepts_the_digest_pinned_workloads(planned, stack, tmp_path):
     for i, doc in enumerate(pinned):
         (tmp_path / f"{i}.yaml").write_text(yaml.safe_dump(doc))
     proc = subprocess.run([str(CHECKOV), "-d", str(tmp_path), "--framework", "kubernetes", "--check", "CKV_K8S_43",
-                           "--quiet", "--compact", "-o", "json"], capture_output=True, text=True, timeout=300)
-    import json
-
+                           "--compact", "-o", "json"], capture_output=True, text=True, timeout=300)
     report = json.loads(proc.stdout)
     report = report[0] if isinstance(report, list) else report
     assert report["summary"]["failed"] == 0 and report["summary"]["passed"] == len(pinned), report["summary"]
