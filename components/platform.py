@@ -96,11 +96,12 @@ class ObjectStoreFactory(Protocol):
 class IdentityBinder(Protocol):
     """Binds a Kubernetes ServiceAccount to a cloud identity the cloud component owns.
 
-    Returns the annotations the ServiceAccount must carry (none on EKS Pod Identity; the Google service
-    account's email on GKE Workload Identity).
+    ``identity`` is the cloud's identity: an IAM role ARN on EKS (Pod Identity), a Google service account's
+    e-mail on GKE (Workload Identity). Returns the annotations the ServiceAccount must carry (none on EKS; the
+    e-mail on GKE).
     """
 
-    def __call__(self, name: str, *, namespace: str, service_account: str, identity: str,
+    def __call__(self, name: str, *, namespace: str, service_account: str, identity: pulumi.Input[str],
                  opts: pulumi.ResourceOptions | None = None) -> Mapping[str, str]: ...
 
 
