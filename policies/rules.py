@@ -428,7 +428,7 @@ RULES: tuple[Rule, ...] = (
         name="strait-instance-offered-in-region",
         description="Every instance type is offered in the region of its aws Provider, per the catalog.",
         severity="high", enforcement="mandatory", scope="resource", check=check_offered_in_region,
-        resource_types=frozenset({v.NODE_GROUP, v.LAUNCH_TEMPLATE}),
+        resource_types=frozenset({v.NODE_GROUP, v.LAUNCH_TEMPLATE, v.GKE_NODE_POOL}),
         remediation="Pick an instance type the catalog lists for the region, or another region."),
     Rule(
         name="strait-max-model-len-fits",
@@ -480,7 +480,7 @@ RULES: tuple[Rule, ...] = (
         name="strait-eks-endpoint-public",
         description="The cluster's API endpoint is private, or public only to ranges no wider than the limit.",
         severity="high", enforcement="advisory", scope="resource", check=check_api_endpoint_public,
-        resource_types=frozenset({v.EKS_CLUSTER}),
+        resource_types=frozenset({v.EKS_CLUSTER, v.GKE_CLUSTER}),
         config_schema={"properties": {
             "min_prefix_length": {"type": "integer", "default": 16, "minimum": 0, "maximum": 32,
                                   "description": "Narrowest allowed public range: a CIDR with a shorter prefix (more "

@@ -26,6 +26,9 @@ POD_TEMPLATE_KINDS = {
 LONG_RUNNING = {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"}
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
+GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
+GKE_CLUSTER = "gcp:container/cluster:Cluster"
+GCP_PROVIDER = "pulumi:providers:gcp"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 
 
@@ -124,15 +127,15 @@ def _int(v: Any, default: int = 0) -> int:
 
 
 def region_of(res: Res) -> str | None:
-    """Region from the resource's aws Provider inputs (never from the environment)."""
-    if res.provider_type == AWS_PROVIDER:
+    """Region from the resource's aws or gcp Provider inputs (never from the environment)."""
+    if res.provider_type in (AWS_PROVIDER, GCP_PROVIDER):
         return res.provider_props.get("region")
     return None
 
 
 def stack_region(resources: Iterable[Res]) -> str | None:
     for r in resources:
-        if r.type == AWS_PROVIDER and r.props.get("region"):
+        if r.type in (AWS_PROVIDER, GCP_PROVIDER) and r.props.get("region"):
             return r.props["region"]
         reg = region_of(r)
         if reg:
@@ -157,6 +160,8 @@ class NodePool:
 
 
 def node_pool(res: Res) -> NodePool | None:
+    if res.type == GKE_NODE_POOL:
+        return _gke_node_pool(res)
     if res.type != NODE_GROUP:
         return None
     p = res.props
@@ -167,8 +172,28 @@ def node_pool(res: Res) -> NodePool | None:
                     max_size=_int(sc.get("maxSize")), labels=dict(p.get("labels") or {}), region=region_of(res))
 
 
+def _gke_node_pool(res: Res) -> NodePool:
+    """A GKE node pool: one machine type; ``autoscaling.total*NodeCount`` bound the whole pool (all zones),
+    ``initialNodeCount`` and ``nodeCount`` are per zone. Expected size: the larger of the total minimum and the
+    initial nodes; without autoscaling, min = max = that fixed size."""
+    p = res.props
+    nc = p.get("nodeConfig") or {}
+    zones = max(1, len(p.get("nodeLocations") or ()))
+    fixed = _int(p.get("nodeCount"), _int(p.get("initialNodeCount"))) * zones
+    auto = p.get("autoscaling") or {}
+    lo = _int(auto.get("totalMinNodeCount"), _int(auto.get("minNodeCount")) * zones) if auto else fixed
+    hi = _int(auto.get("totalMaxNodeCount"), _int(auto.get("maxNodeCount")) * zones) if auto else fixed
+    return NodePool(res=res, instance_types=(nc["machineType"],) if nc.get("machineType") else (),
+                    capacity="spot" if nc.get("spot") or nc.get("preemptible") else "on_demand",
+                    min_size=lo, desired_size=max(lo, fixed), max_size=hi, labels=dict(nc.get("labels") or {}),
+                    region=region_of(res))
+
+
 def instance_types_of(res: Res) -> list[str]:
-    """Instance types a resource launches (node groups, launch templates)."""
+    """Instance types a resource launches (node groups, launch templates, GKE node pools)."""
+    if res.type == GKE_NODE_POOL:
+        mt = (res.props.get("nodeConfig") or {}).get("machineType")
+        return [mt] if mt else []
     if res.type == NODE_GROUP:
         return list(res.props.get("instanceTypes") or [])
     if res.type == LAUNCH_TEMPLATE and res.props.get("instanceType"):
@@ -347,6 +372,8 @@ class ApiEndpoint:
 def api_endpoint(res: Res) -> ApiEndpoint | None:
     """EKS: ``vpcConfig.endpointPublicAccess`` defaults to true and ``publicAccessCidrs`` to 0.0.0.0/0 (EKS API
     reference, VpcConfigRequest), so an unset field means public to everyone."""
+    if res.type == GKE_CLUSTER:
+        return _gke_endpoint(res)
     if res.type != EKS_CLUSTER:
         return None
     vpc = _known(res.props.get("vpcConfig")) or {}
@@ -354,6 +381,17 @@ def api_endpoint(res: Res) -> ApiEndpoint | None:
     public = True if public is None else bool(public)
     cidrs = tuple(vpc.get("publicAccessCidrs") or (["0.0.0.0/0"] if public else []))
     return ApiEndpoint(public=public, public_cidrs=cidrs if public else ())
+
+
+def _gke_endpoint(res: Res) -> ApiEndpoint:
+    """GKE: the endpoint is public unless ``privateClusterConfig.enablePrivateEndpoint``; without master
+    authorised networks a public endpoint admits everyone (GKE API reference, MasterAuthorizedNetworksConfig)."""
+    priv = _known(res.props.get("privateClusterConfig")) or {}
+    if priv.get("enablePrivateEndpoint"):
+        return ApiEndpoint(public=False, public_cidrs=())
+    man = _known(res.props.get("masterAuthorizedNetworksConfig"))
+    cidrs = tuple(b.get("cidrBlock") for b in (man or {}).get("cidrBlocks") or [] if b.get("cidrBlock"))
+    return ApiEndpoint(public=True, public_cidrs=cidrs if man is not None else ("0.0.0.0/0",))
 
 
 def pdb(res: Res) -> Pdb | None:

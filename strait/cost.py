@@ -132,6 +132,9 @@ def estimate(resources: Iterable[Any], region: str, cat: Catalog, *, utilisation
         elif r.type == "aws:ec2/natGateway:NatGateway":
             p = _service(cat, "nat-gateway-hour", region)
             est.components.append(_hourly(r, "NAT gateway", p))
+        elif r.type == v.GKE_CLUSTER:
+            est.components.append(_hourly(r, "GKE cluster management fee", _service(cat, "gke-cluster-fee", region)))
+    est.components += _gcp_usage(resources, region, cat)
     est.serving = serving_costs(resources, region, cat, utilisation=utilisation, avg_context_tokens=avg_context_tokens)
     return est
 
@@ -143,6 +146,48 @@ def _hourly(r: Any, name: str, price) -> CostComponent:
                          unit_price_usd=unit, monthly_cost_usd=cost, monthly_cost_max_usd=cost,
                          price_source=None if price is None else price.source,
                          price_as_of=None if price is None else str(price.as_of))
+
+
+GCP_ROUTER_NAT = "gcp:compute/routerNat:RouterNat"
+GCS_BUCKET = "gcp:storage/bucket:Bucket"
+
+
+def _gcp_usage(resources: list[v.Res], region: str, cat: Catalog) -> list[CostComponent]:
+    """GCP components priced by what else the plan holds: Cloud NAT per VM behind it (every node of the
+    cluster, expected and at max size), and each checkpoint the GCS weight cache stores (its seeding Job
+    names the bucket and the Hugging Face repo; the catalog gives the checkpoint's size)."""
+    out: list[CostComponent] = []
+    pools = [p for p in (v.node_pool(r) for r in resources) if p is not None and p.res.type == v.GKE_NODE_POOL]
+    nat = _service(cat, "cloud-nat-vm-hour", region)
+    for r in resources:
+        if r.type != GCP_ROUTER_NAT:
+            continue
+        nodes, nodes_max = sum(p.desired_size for p in pools), sum(p.max_size for p in pools)
+        unit = None if nat is None else nat.usd
+        out.append(CostComponent(
+            resource=r.name, resource_type=r.type, name=f"Cloud NAT gateway ({nodes}-{nodes_max} VMs; data processing "
+            "not included)", unit="VM-hours", monthly_quantity=nodes * HOURS_PER_MONTH, unit_price_usd=unit,
+            monthly_cost_usd=None if unit is None else round(unit * nodes * HOURS_PER_MONTH, 2),
+            monthly_cost_max_usd=None if unit is None else round(unit * nodes_max * HOURS_PER_MONTH, 2),
+            price_source=None if nat is None else nat.source, price_as_of=None if nat is None else str(nat.as_of)))
+    buckets = {r.props.get("name"): r for r in resources if r.type == GCS_BUCKET}
+    gcs = _service(cat, "gcs-standard", region)
+    sizes = {var.hf_repo: var.weights_gib for arch in cat.models.values() for var in arch.variants.values()}
+    for r in resources:
+        if r.type != "kubernetes:batch/v1:Job":
+            continue
+        for c in ((((r.props.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []):
+            env = {e.get("name"): e.get("value") for e in c.get("env") or [] if isinstance(e, dict)}
+            if env.get("STORE") != "gcs" or env.get("BUCKET") not in buckets:
+                continue
+            gib, bucket, unit = sizes.get(env.get("HF_REPO")), buckets[env["BUCKET"]], None if gcs is None else gcs.usd
+            cost = None if unit is None or gib is None else round(unit * gib, 2)
+            out.append(CostComponent(
+                resource=bucket.name, resource_type=bucket.type, name=f"Cloud Storage Standard ({env.get('HF_REPO')})",
+                unit="GiB-months", monthly_quantity=gib or 0.0, unit_price_usd=unit, monthly_cost_usd=cost,
+                monthly_cost_max_usd=cost, price_source=None if gcs is None else gcs.source,
+                price_as_of=None if gcs is None else str(gcs.as_of)))
+    return out
 
 
 def worst_price(instance_types: list[str], capacity: str, region: str, cat: Catalog):

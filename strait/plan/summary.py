@@ -9,15 +9,17 @@ from strait.plan.engine import PlanResult
 
 
 def gpu_pools(plan: PlanResult) -> list[dict]:
+    """GPU node pools of any cloud (EKS node groups, GKE node pools), read through policies/views."""
+    from policies import views as v
+
     pools = []
-    for r in plan.by_type("aws:eks/nodeGroup:NodeGroup"):
-        labels = r.inputs.get("labels") or {}
-        if GPU_LABEL not in labels:
+    for res in v.from_plan_records(plan.resources):
+        pool = v.node_pool(res)
+        if pool is None or GPU_LABEL not in pool.labels:
             continue
-        sc = r.inputs.get("scalingConfig") or {}
-        pools.append({"pool": labels.get(POOL_LABEL), "gpu": labels[GPU_LABEL],
-                      "instance_types": r.inputs.get("instanceTypes"), "capacity": r.inputs.get("capacityType"),
-                      "min": int(sc.get("minSize", 0)), "desired": int(sc.get("desiredSize", 0)), "max": int(sc.get("maxSize", 0))})
+        pools.append({"pool": pool.labels.get(POOL_LABEL), "gpu": pool.labels[GPU_LABEL],
+                      "instance_types": list(pool.instance_types), "capacity": pool.capacity,
+                      "min": pool.min_size, "desired": pool.desired_size, "max": pool.max_size})
     return pools
 
 
@@ -38,7 +40,8 @@ def render_summary(plan: PlanResult, cost: CostEstimate, out_dir: str, extra: li
     lines.append(f"Estimated monthly cost: ${cost.total():,.2f} expected, ${cost.total(worst=True):,.2f} at max size "
                  f"(730 h/month, catalog prices)")
     for c in cost.components:
-        price = "price unknown" if c.unit_price_usd is None else f"${c.unit_price_usd:.4g}/h -> ${c.monthly_cost_usd:,.2f}"
+        per = {"hours": "h", "VM-hours": "VM-h", "GiB-months": "GiB-month"}.get(c.unit, c.unit)
+        price = "price unknown" if c.unit_price_usd is None else f"${c.unit_price_usd:.4g}/{per} -> ${c.monthly_cost_usd:,.2f}"
         lines.append(f"  {c.name} [{c.resource}]: {price}")
     if cost.unknown:
         lines.append(f"  WARNING: {len(cost.unknown)} component(s) have no catalog price; the total leaves them out.")
