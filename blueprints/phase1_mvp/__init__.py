@@ -26,6 +26,7 @@ from components.platform import Platform
 from strait.catalog import Catalog, load_catalog
 from strait.config import PROVIDER_SECRET
 from strait.engines import sglang_spec, vllm_spec
+from strait.gateway.capacity import gateway_scaling
 from strait.gateway.spec import gateway_spec
 from strait.render.litellm import PROVIDER_KEY_ENV, key_env_for
 from strait.render.netpol import Allow, cidr_peer, public_https, tcp
@@ -114,7 +115,7 @@ def build(cfg: Phase1Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
                                                                     opts=random_opts).result)
     gateway = LiteLLMGateway("litellm", LiteLLMGatewayArgs(
         namespace=GATEWAY_NS, spec=gw_spec, image=cat.image("litellm"), version=cat.images["litellm"].version,
-        master_key=master_key, secret_env=secret_env, replicas=cfg.gateway.replicas,
+        master_key=master_key, secret_env=secret_env, replicas=cfg.gateway.replicas, scaling=gateway_scaling(cfg.gateway),
         cpu_request=cfg.gateway.cpu_request, memory_request=cfg.gateway.memory_request,
         memory_limit=cfg.gateway.memory_limit, redis_image=cat.image("valkey") if redis_password is not None else None,
         redis_password=redis_password,

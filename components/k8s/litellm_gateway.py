@@ -1,14 +1,17 @@
-"""The LiteLLM gateway: config and routing hook (ConfigMap), keys (Secret), Deployment, Service, PDB,
+"""The LiteLLM gateway: config and routing hook (ConfigMap), keys (Secret), Deployment with its HPA
+(autoscaling/v2), Service, PDB,
 and, with more than one replica, a Valkey (Redis protocol) instance for shared router state."""
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY, pdb_spec
+from strait.gateway.capacity import GatewayScaling
 from strait.naming import child
 from strait.render.netpol import Allow, namespace_peer, prometheus_peer, same_namespace_peer, tcp, workload_policy
 from strait.render.litellm import (
@@ -16,6 +19,7 @@ from strait.render.litellm import (
     DATABASE_URL_ENV,
     MASTER_KEY_ENV,
     REDIS_PASSWORD_ENV,
+    REDIS_URL_ENV,
     GatewaySpec,
     RedisSpec,
     render_gateway_files,
@@ -43,6 +47,11 @@ class LiteLLMGatewayArgs:
     secret_env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """Env var -> secret value (provider keys, model-server keys). Stored in one Kubernetes Secret."""
     replicas: int = 2
+    """Replicas, and the HPA's minimum."""
+    scaling: GatewayScaling | None = None
+    """The HPA's maximum, its CPU target and the LiteLLM workers per pod, sized from the measured
+    req/s per worker (strait/gateway/capacity.py). Default: one worker, and an HPA that holds the
+    Deployment at ``replicas``."""
     cpu_request: str = "500m"
     memory_request: str = "1Gi"
     memory_limit: str = "2Gi"
@@ -61,6 +70,26 @@ class LiteLLMGatewayArgs:
     the trace collector, its database. Default: nowhere."""
 
 
+def hpa_spec(deployment: str, min_replicas: int, max_replicas: int, target_cpu_utilization_percent: int) -> dict:
+    """autoscaling/v2 on CPU: a LiteLLM worker is CPU-bound (one core serves the measured req/s,
+    strait/catalog/data/gateway_capacity.yaml). Scale up at once; scale down one pod a minute after
+    five quiet minutes, so a burst does not flap pods that take ~20 s to start."""
+    return {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+        "minReplicas": min_replicas,
+        "maxReplicas": max_replicas,
+        "metrics": [{"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": target_cpu_utilization_percent}}}],
+        "behavior": {
+            "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max",
+                        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15},
+                                     {"type": "Pods", "value": 2, "periodSeconds": 15}]},
+            "scaleDown": {"stabilizationWindowSeconds": 300, "selectPolicy": "Min",
+                          "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]},
+        },
+    }
+
+
 class LiteLLMGateway(pulumi.ComponentResource):
     url: str
     config_yaml: str
@@ -70,13 +99,19 @@ class LiteLLMGateway(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LiteLLMGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("strait:gateway:LiteLLMGateway", name, None, opts)
-        reserved = {MASTER_KEY_ENV, REDIS_PASSWORD_ENV, DATABASE_URL_ENV} & set(args.secret_env)
+        reserved = {MASTER_KEY_ENV, REDIS_PASSWORD_ENV, REDIS_URL_ENV, DATABASE_URL_ENV} & set(args.secret_env)
         if reserved:
             raise ValueError(f"{sorted(reserved)} are set from their own arguments; do not pass them in secret_env")
         use_redis = args.replicas > 1
         if use_redis and (args.redis_image is None or args.redis_password is None):
             raise ValueError(f"{args.replicas} gateway replicas need redis_image and redis_password for shared router "
                              "state (cooldowns); pass them, or use replicas=1")
+        scaling = args.scaling or GatewayScaling(min_replicas=args.replicas, max_replicas=args.replicas,
+                                                 workers_per_replica=1, target_cpu_utilization_percent=70,
+                                                 requests_per_second_per_replica=0)
+        if scaling.max_replicas < args.replicas or scaling.workers_per_replica < 1:
+            raise ValueError(f"scaling.max_replicas={scaling.max_replicas} must be >= replicas={args.replicas}, and "
+                             f"workers_per_replica={scaling.workers_per_replica} >= 1")
         o = pulumi.ResourceOptions(parent=self)
         labels = k8s_labels(name="litellm", instance=name, component="gateway", version=args.version)
         sel = selector_labels(labels)
@@ -87,7 +122,7 @@ class LiteLLMGateway(pulumi.ComponentResource):
         spec = args.spec
         redis_name = f"{name}-redis"
         if use_redis:
-            spec = replace(spec, redis=RedisSpec(host=f"{redis_name}.{args.namespace}.svc.cluster.local", port=REDIS_PORT))
+            spec = replace(spec, redis=RedisSpec())
         if args.database_url is not None:
             spec = replace(spec, database_url_env=DATABASE_URL_ENV)
         self.files = render_gateway_files(spec)
@@ -98,7 +133,10 @@ class LiteLLMGateway(pulumi.ComponentResource):
             secret_env[DATABASE_URL_ENV] = args.database_url
         if use_redis:
             self._redis(redis_name, args, meta, o, gateway_selector=sel)
-            secret_env[REDIS_PASSWORD_ENV] = args.redis_password
+            # The proxy gets one secret URL, never host and password apart (see REDIS_URL_ENV).
+            secret_env[REDIS_URL_ENV] = pulumi.Output.concat(
+                "redis://:", pulumi.Output.from_input(args.redis_password).apply(lambda p: quote(p, safe="")), "@",
+                f"{redis_name}.{args.namespace}.svc.cluster.local:{REDIS_PORT}")
 
         k8s.core.v1.ServiceAccount(child(name, "sa"), metadata=meta(name), automount_service_account_token=False, opts=o)
         k8s.core.v1.ConfigMap(child(name, "config"), metadata=meta(f"{name}-config"), data=dict(sorted(self.files.items())),
@@ -115,7 +153,7 @@ class LiteLLMGateway(pulumi.ComponentResource):
             "httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "failureThreshold": failures,
             "timeoutSeconds": 5}
         checksum = hashlib.sha256("".join(f"{k}\0{v}" for k, v in sorted(self.files.items())).encode()).hexdigest()
-        k8s.apps.v1.Deployment(child(name, "deploy"), metadata=meta(name), spec={
+        deployment = k8s.apps.v1.Deployment(child(name, "deploy"), metadata=meta(name), spec={
             "replicas": args.replicas,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": sel},
@@ -138,7 +176,7 @@ class LiteLLMGateway(pulumi.ComponentResource):
                         "name": "litellm",
                         "image": args.image,
                         "imagePullPolicy": "IfNotPresent",
-                        "args": ["--config", CONFIG_PATH, "--port", str(GATEWAY_PORT), "--num_workers", "1",
+                        "args": ["--config", CONFIG_PATH, "--port", str(GATEWAY_PORT), "--num_workers", str(scaling.workers_per_replica),
                                  *(["--prometheus_metrics_port", str(METRICS_PORT)] if spec.metrics else [])],
                         "env": env,
                         "ports": [{"name": "http", "containerPort": GATEWAY_PORT, "protocol": "TCP"},
@@ -159,7 +197,12 @@ class LiteLLMGateway(pulumi.ComponentResource):
                                 {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
                 },
             },
-        }, opts=o)
+        # The HPA owns the replica count once it runs: a later `pulumi up` must not reset it to the minimum.
+        }, opts=pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(ignore_changes=["spec.replicas"])))
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            child(name, "hpa"), metadata=meta(name),
+            spec=hpa_spec(name, args.replicas, scaling.max_replicas, scaling.target_cpu_utilization_percent),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment]))
         k8s.core.v1.Service(child(name, "svc"), metadata=meta(name), spec={
             "type": "ClusterIP", "selector": sel,
             "ports": [{"name": "http", "port": GATEWAY_PORT, "targetPort": "http", "protocol": "TCP"},

@@ -230,7 +230,10 @@ class RetryPolicyConfig(StrictModel):
     Tiers with fallbacks never retry: they fail over at once."""
 
     timeout: int = Field(1, ge=0, le=5, description="Retries after a timeout. Default: 1.")
-    rate_limit: int = Field(2, ge=0, le=5, description="Retries after a 429 (honours Retry-After). Default: 2.")
+    rate_limit: int = Field(
+        0, ge=0, le=5, description="Retries after a 429, each after the upstream's Retry-After (up to 60 s). Default: 0: "
+        "a 429 here means every tier is throttled, so the client gets it at once with the upstream's Retry-After and "
+        "waits in its own backoff, rather than the gateway holding the connection and multiplying attempts.")
     internal_server_error: int = Field(2, ge=0, le=5, description="Retries after a 500. Default: 2.")
     service_unavailable: int = Field(2, ge=0, le=5, description="Retries after a 503. Default: 2.")
     default: int = Field(1, ge=0, le=5, description="Retries after any other retryable error (e.g. connection). Default: 1.")
@@ -267,8 +270,8 @@ NamespaceName = Annotated[
 class GatewayConfig(StrictModel):
     """The LiteLLM gateway."""
 
-    replicas: int = Field(2, ge=1, le=20, description="Gateway replicas. Default: 2 (HA); >1 adds Redis for shared "
-                          "router state.")
+    replicas: int = Field(2, ge=1, le=20, description="Gateway replicas, and the minimum its HPA keeps. Default: 2 (HA); "
+                          ">1 adds Redis for shared router state.")
     tiers: dict[Name, TierConfig] = Field(min_length=1, description="Tiers keyed by the model name clients send.")
     routing: RoutingConfig | None = Field(None, description="The auto model. Default: off; clients name a tier.")
     num_retries: int = Field(1, ge=0, le=5, description="Retries for errors retry_policy does not name. Default: 1.")
@@ -297,6 +300,19 @@ class GatewayConfig(StrictModel):
     @classmethod
     def _cpu(cls, v: str) -> str:
         if cpu_millicores(v) < 1:
+    request_deadline_seconds: float = Field(
+        300, gt=0, le=3600, description="One deadline per client request, across every tier, retry and fallback: each "
+        "attempt gets at most the time left, and the client gets a 504 once it has passed. Must be at least every "
+        "tier's timeout_seconds and stream_timeout_seconds. A stream that has started is not cut by it. Default: 300 s.")
+    peak_requests_per_second: float = Field(
+        100, gt=0, le=100000, description="Peak request rate the gateway must absorb. With the measured capacity of "
+        "one LiteLLM worker (strait/catalog/data/gateway_capacity.yaml) it sizes the HPA's maximum. Default: 100.")
+    max_replicas: int | None = Field(
+        None, ge=1, le=100, description="Upper bound of the gateway's HorizontalPodAutoscaler. Default: enough replicas "
+        "for peak_requests_per_second at target_cpu_utilization_percent, and never fewer than replicas.")
+    target_cpu_utilization_percent: int = Field(
+        70, ge=10, le=100, description="Average CPU use, as a share of cpu_request, that the HPA keeps the gateway's "
+        "replicas at. Default: 70.")
             raise ValueError("a CPU request of 0 reserves no CPU: under load the gateway is throttled first and its "
                              "probes time out || request at least 100m (default 500m)")
         return v

@@ -48,6 +48,7 @@ class Rules:
     reasoning_cue_weight: int = 2
     chars_per_token: float = 4.0
     default_completion_tokens: int = 1024
+    request_deadline_seconds: Optional[float] = None  # None: no overall deadline (the hook's, not the classifier's)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Rules":
@@ -56,7 +57,7 @@ class Rules:
                  for name, t in d.get("tiers", {}).items()}
         kw = {k: d[k] for k in ("auto_model", "long_context_tier", "long_prompt_tokens", "many_tools",
                                 "large_max_tokens", "reasoning_cue_weight", "chars_per_token",
-                                "default_completion_tokens") if k in d}
+                                "default_completion_tokens", "request_deadline_seconds") if k in d}
         if "ladder" in d:
             kw["ladder"] = tuple(d["ladder"])
         if "reasoning_cues" in d:

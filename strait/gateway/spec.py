@@ -50,6 +50,7 @@ def gateway_spec(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Map
     return GatewaySpec(
         tiers=tiers, num_retries=gw.num_retries, allowed_fails=gw.allowed_fails, cooldown_seconds=gw.cooldown_seconds,
         callbacks=callbacks, routing=routing, metrics_require_auth=gw.metrics_require_auth,
+        request_deadline_seconds=gw.request_deadline_seconds,
         retry_policy=RetryPolicy(timeout=rp.timeout, rate_limit=rp.rate_limit, internal_server_error=rp.internal_server_error,
                                  service_unavailable=rp.service_unavailable, default=rp.default))
 

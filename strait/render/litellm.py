@@ -25,6 +25,12 @@ import yaml
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
 PROVIDER_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "deepseek": "DEEPSEEK_API_KEY"}
 REDIS_PASSWORD_ENV = "REDIS_PASSWORD"
+#: Secret env var holding the whole Redis URL (``redis://:<password>@host:port``). The proxy is
+#: given a URL, not host/port/password: in 1.109.1 only a URL-built client (``redis.Redis.from_url``)
+#: leaves redis-py's own connection retries off. The host/port form gets redis-py 8's default of 10
+#: retries with backoff, about 4 s per call while Redis refuses connections, and the router makes
+#: those calls synchronously on the proxy's event loop (tests/gateway/test_gateway_redis.py).
+REDIS_URL_ENV = "REDIS_URL"
 DATABASE_URL_ENV = "DATABASE_URL"
 
 #: Files of the gateway's config directory (one ConfigMap, mounted at /etc/litellm).
@@ -32,6 +38,7 @@ CONFIG_FILE = "config.yaml"
 HOOK_FILE = "strait_hook.py"
 ROUTING_FILE = "strait_routing.py"
 RULES_FILE = "strait_routing.json"
+ERRORS_FILE = "strait_errors.py"
 HOOK_CALLBACK = "strait_hook.proxy_handler_instance"
 _GATEWAY_SRC = Path(__file__).resolve().parents[1] / "gateway"
 
@@ -100,7 +107,7 @@ class RetryPolicy:
     """
 
     timeout: int = 1
-    rate_limit: int = 2
+    rate_limit: int = 0  # every tier is throttled by then: the client gets the 429 and Retry-After at once
     internal_server_error: int = 2
     service_unavailable: int = 2
     default: int = 1  # anything else, e.g. connection errors
@@ -139,11 +146,18 @@ class Routing:
 
 @dataclass(frozen=True, kw_only=True)
 class RedisSpec:
-    """Shared router state (cooldowns, usage) across gateway replicas."""
+    """Shared router state (cooldowns, usage) across gateway replicas.
 
-    host: str
-    port: int = 6379
-    password_env: str = REDIS_PASSWORD_ENV
+    The state is an optimisation (each replica also keeps it in memory), so Redis failing must cost
+    little: short socket timeouts bound each call, and LiteLLM's circuit breaker then skips Redis.
+    """
+
+    url_env: str = REDIS_URL_ENV
+    """Env var holding the secret ``redis://:<password>@host:port`` URL."""
+    socket_connect_timeout_seconds: float = 0.25
+    """Time to open a connection. In-cluster Redis connects in about a millisecond."""
+    socket_timeout_seconds: float = 0.25
+    """Time to wait for one reply. LiteLLM's own default is 5 s (REDIS_SOCKET_TIMEOUT)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +176,10 @@ class GatewaySpec:
     metrics: bool = True
     metrics_require_auth: bool = True
     request_timeout_seconds: float = 600
+    request_deadline_seconds: float | None = None
+    """One deadline per client request, across every tier, retry and fallback: the hook gives each
+    attempt at most the time left, and fails the request with a 504 once it has passed.
+    Default: none (each attempt is bounded only by its tier's timeout)."""
 
 
 def key_env_for(model_key: str) -> str:
@@ -241,8 +259,10 @@ def render_litellm_config(spec: GatewaySpec) -> dict:
         "enable_pre_call_checks": False,
     }
     if spec.redis:
-        router.update({"redis_host": spec.redis.host, "redis_port": spec.redis.port,
-                       "redis_password": f"os.environ/{spec.redis.password_env}"})
+        router.update({"redis_url": f"os.environ/{spec.redis.url_env}",
+                       # Router(cache_kwargs=...) reaches redis-py's client; LiteLLM's defaults are 5 s and none.
+                       "cache_kwargs": {"socket_connect_timeout": spec.redis.socket_connect_timeout_seconds,
+                                        "socket_timeout": spec.redis.socket_timeout_seconds}})
     callbacks = [HOOK_CALLBACK]
     if spec.metrics:
         callbacks.append("prometheus")
@@ -263,7 +283,8 @@ def render_routing_rules(spec: GatewaySpec) -> dict:
     tiers = {t: {"max_input_tokens": tier.window, "fallbacks": list(tier.fallbacks),
                  "context_window_fallbacks": list(tier.context_window_fallbacks)}
              for t, tier in sorted(spec.tiers.items())}
-    rules: dict = {"tiers": tiers, "auto_model": None, "ladder": []}
+    rules: dict = {"tiers": tiers, "auto_model": None, "ladder": [],
+                   "request_deadline_seconds": spec.request_deadline_seconds}
     r = spec.routing
     if r is not None:
         rules.update({"auto_model": r.auto_model, "ladder": list(r.ladder), "long_context_tier": r.long_context_tier,
@@ -282,6 +303,7 @@ def render_gateway_files(spec: GatewaySpec) -> dict[str, str]:
         RULES_FILE: json.dumps(render_routing_rules(spec), indent=2, sort_keys=True) + "\n",
         HOOK_FILE: (_GATEWAY_SRC / "hook.py").read_text(),
         ROUTING_FILE: (_GATEWAY_SRC / "routing.py").read_text(),
+        ERRORS_FILE: (_GATEWAY_SRC / "errors.py").read_text(),
     }
 
 

@@ -46,7 +46,7 @@ def test_two_replicas_get_shared_router_state_in_valkey(monitor):
     objs = _build(monitor)
     assert by_name(monitor, "litellm").type == "strait:gateway:LiteLLMGateway"
     assert _kinds(objs) == ["ConfigMap:litellm-config", "Deployment:litellm", "Deployment:litellm-redis",
-                            "NetworkPolicy:litellm", "NetworkPolicy:litellm-redis", "PodDisruptionBudget:litellm", "Secret:litellm-keys",
+                            "HorizontalPodAutoscaler:litellm", "NetworkPolicy:litellm", "NetworkPolicy:litellm-redis", "PodDisruptionBudget:litellm", "Secret:litellm-keys",
                             "Secret:litellm-redis-conf", "Service:litellm", "Service:litellm-redis",
                             "ServiceAccount:litellm"]
     for r in objs:
@@ -54,10 +54,10 @@ def test_two_replicas_get_shared_router_state_in_valkey(monitor):
     cm = next(r for r in objs if r.type.endswith("ConfigMap"))
     config = yaml.safe_load(cm.inputs["data"]["config.yaml"])
     rs = config["router_settings"]
-    assert (rs["redis_host"], rs["redis_port"], rs["redis_password"]) == (
-        "litellm-redis.strait-gateway.svc.cluster.local", 6379, "os.environ/REDIS_PASSWORD")
+    # One secret URL holds host and password: see REDIS_URL_ENV in strait/render/litellm.py.
+    assert rs["redis_url"] == "os.environ/REDIS_URL"
     keys = next(r for r in objs if r.inputs["metadata"]["name"] == "litellm-keys")
-    assert keys.inputs["stringData"] == {k: SECRET_MASK for k in ("LITELLM_MASTER_KEY", "REDIS_PASSWORD",
+    assert keys.inputs["stringData"] == {k: SECRET_MASK for k in ("LITELLM_MASTER_KEY", "REDIS_URL",
                                                                    "VLLM_API_KEY_QWEN32B")}
     netpol = next(r for r in objs if r.type.endswith("NetworkPolicy") and r.inputs["metadata"]["name"] == "litellm-redis")
     gateway_pods = next(r for r in objs if r.inputs["metadata"]["name"] == "litellm" and r.type.endswith("Deployment"))
@@ -71,7 +71,8 @@ def test_the_config_map_ships_the_hook_beside_the_config_and_no_secret(monitor):
     objs = _build(monitor, database_url=DB_URL)
     cm = next(r for r in objs if r.type.endswith("ConfigMap"))
     data = cm.inputs["data"]
-    assert sorted(data) == ["config.yaml", "strait_hook.py", "strait_routing.json", "strait_routing.py"]
+    assert sorted(data) == ["config.yaml", "strait_errors.py", "strait_hook.py", "strait_routing.json",
+                            "strait_routing.py"]
     config = yaml.safe_load(data["config.yaml"])
     assert "strait_hook.proxy_handler_instance" in config["litellm_settings"]["callbacks"]
     assert config["general_settings"]["database_url"] == "os.environ/DATABASE_URL"
@@ -92,7 +93,7 @@ def test_pod_spec_probes_resources_and_env(monitor):
     assert c["readinessProbe"]["httpGet"]["path"] == "/health/readiness"
     assert c["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "3Gi"}}
     secret_refs = {e["name"] for e in c["env"] if "valueFrom" in e}
-    assert secret_refs == {"LITELLM_MASTER_KEY", "REDIS_PASSWORD", "VLLM_API_KEY_QWEN32B"}
+    assert secret_refs == {"LITELLM_MASTER_KEY", "REDIS_URL", "VLLM_API_KEY_QWEN32B"}
     assert {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"} in c["env"]
     assert {"name": "config", "mountPath": "/etc/litellm", "readOnly": True} in c["volumeMounts"]
     assert len(spec["template"]["metadata"]["annotations"]["checksum/config"]) == 64
@@ -107,7 +108,7 @@ def test_one_replica_needs_no_redis(monitor):
     # No client namespaces named: the API port admits no namespace; only Prometheus reaches the metrics port.
     assert [rule["ports"] for rule in gw_netpol.inputs["spec"]["ingress"]] == [[{"port": 4001, "protocol": "TCP"}]]
     cm = next(r for r in objs if r.type.endswith("ConfigMap"))
-    assert "redis_host" not in yaml.safe_load(cm.inputs["data"]["config.yaml"])["router_settings"]
+    assert "redis_url" not in yaml.safe_load(cm.inputs["data"]["config.yaml"])["router_settings"]
 
 
 def test_several_replicas_without_redis_are_refused(monitor):
@@ -118,3 +119,27 @@ def test_several_replicas_without_redis_are_refused(monitor):
 def test_reserved_env_names_are_refused(monitor):
     with pytest.raises(ValueError, match=r"\['REDIS_PASSWORD'\] are set from their own arguments"):
         _build(monitor, secret_env={"REDIS_PASSWORD": "x"})
+
+
+def test_the_hpa_scales_the_gateway_between_replicas_and_the_sized_maximum(monitor):
+    from strait.gateway.capacity import GatewayScaling
+
+    scaling = GatewayScaling(min_replicas=2, max_replicas=5, workers_per_replica=2, target_cpu_utilization_percent=60,
+                             requests_per_second_per_replica=156.0)
+    objs = _build(monitor, cpu_request="2", scaling=scaling)
+    hpa = next(r for r in objs if r.type.endswith("HorizontalPodAutoscaler"))
+    spec = hpa.inputs["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "litellm"}
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (2, 5)
+    assert spec["metrics"][0]["resource"] == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}
+    dep = next(r for r in objs if r.inputs["metadata"]["name"] == "litellm" and r.type.endswith("Deployment"))
+    args = dep.inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--num_workers") + 1] == "2"
+
+
+def test_an_hpa_maximum_below_the_replicas_is_refused(monitor):
+    from strait.gateway.capacity import GatewayScaling
+
+    with pytest.raises(ValueError, match=r"scaling.max_replicas=1 must be >= replicas=2"):
+        _build(monitor, scaling=GatewayScaling(min_replicas=2, max_replicas=1, workers_per_replica=1,
+                                               target_cpu_utilization_percent=70, requests_per_second_per_replica=1))

@@ -3,7 +3,8 @@
 One ``FakeUpstream`` speaks the OpenAI chat-completions API (vLLM, OpenAI, DeepSeek) and the
 Anthropic messages API, each answer naming the upstream so a test sees who served it. Its
 ``mode`` makes it answer, fail (500), drop the connection without an answer (reset), hang,
-rate-limit (429) or be down (socket closed: connection refused). Requests over ``context_window`` tokens (4 chars a token) get vLLM's 400.
+rate-limit (429) or be down (socket closed: connection refused). A stream can be cut (connection
+dropped) or stall (no more chunks) after its first chunk. Requests over ``context_window`` tokens (4 chars a token) get vLLM's 400.
 """
 from __future__ import annotations
 
@@ -36,10 +37,12 @@ class Hit:
 class FakeUpstream:
     name: str
     port: int = field(default_factory=free_port)
-    mode: str = "ok"  # ok | fail | reset | hang | 429 | down
+    mode: str = "ok"  # ok | fail | reset | hang | 429 | down | cut | stall (cut and stall: streams only)
     hang_seconds: float = 30.0
     delay_seconds: float = 0.0
     context_window: int | None = None
+    retry_after_seconds: int | None = None
+    """With mode 429: the Retry-After header the upstream sends. Default: none."""
     hits: list[Hit] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -109,7 +112,9 @@ class FakeUpstream:
             request.transport.close()
             return web.Response(status=500)
         if self.mode == "429":
-            return web.json_response({"error": {"message": "rate limited", "type": "rate_limit_error"}}, status=429)
+            headers = {"Retry-After": str(self.retry_after_seconds)} if self.retry_after_seconds is not None else None
+            return web.json_response({"error": {"message": "rate limited", "type": "rate_limit_error"}}, status=429,
+                                     headers=headers)
         if self.mode == "hang":
             await asyncio.sleep(self.hang_seconds)
         if self.delay_seconds:
@@ -136,6 +141,11 @@ class FakeUpstream:
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await resp.prepare(request)
             for i, piece in enumerate(["served-by:", self.name, ""]):
+                if i == 1 and self.mode == "cut":  # the pod dies mid-answer: the connection drops after one chunk
+                    request.transport.close()
+                    return resp
+                if i == 1 and self.mode == "stall":  # the engine stops producing tokens after one chunk
+                    await asyncio.sleep(self.hang_seconds)
                 chunk = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": body.get("model"),
                          "choices": [{"index": 0, "delta": ({"role": "assistant", "content": piece} if piece else {}),
                                       "finish_reason": None if piece else "stop"}]}

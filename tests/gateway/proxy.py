@@ -59,7 +59,7 @@ class Fakes:
 
 
 def four_tier_spec(f: Fakes, *, cooldown_seconds: int = 4, fast_timeout: float = 1.5,
-                   fast_max_parallel: int | None = 2) -> GatewaySpec:
+                   fast_max_parallel: int | None = 2, request_deadline_seconds: float | None = None) -> GatewaySpec:
     """The four tiers of docs/gateway.md, with small windows so tests can overflow them cheaply."""
     hosted = lambda name, fake, window, **kw: SelfHostedEndpoint(  # noqa: E731
         served_model_name=name, api_base=f"{fake.base}/v1", api_key_env=f"VLLM_API_KEY_{name.upper()}",
@@ -82,7 +82,7 @@ def four_tier_spec(f: Fakes, *, cooldown_seconds: int = 4, fast_timeout: float =
             ), timeout_seconds=5),
         },
         routing=Routing(ladder=(FAST, SMART, COMMERCIAL), long_context_tier=LONG),
-        cooldown_seconds=cooldown_seconds, allowed_fails=0,
+        cooldown_seconds=cooldown_seconds, allowed_fails=0, request_deadline_seconds=request_deadline_seconds,
     )
 
 

@@ -56,6 +56,28 @@ CASES = {
         gw(spend_tracking=True),
         ["strait:gateway.spend_tracking = True: needs the secret strait:litellm_database_url, which is not set. "
          "Fix: run `pulumi config set --secret strait:litellm_database_url postgresql://...`, or set spend_tracking: false."]),
+    "deadline shorter than a tier's timeout": (
+        gw(request_deadline_seconds=100),
+        ["strait:gateway.request_deadline_seconds = 100: is shorter than gateway.tiers.commercial.timeout_seconds "
+         "(120 s), so that tier could never use its own timeout. Fix: raise request_deadline_seconds to at least 120, "
+         "or lower the tier's timeout_seconds.",
+         "strait:gateway.request_deadline_seconds = 100: is shorter than gateway.tiers.self-hosted.timeout_seconds "
+         "(120 s), so that tier could never use its own timeout. Fix: raise request_deadline_seconds to at least 120, "
+         "or lower the tier's timeout_seconds."]),
+    "deadline shorter than a stream timeout": (
+        lambda r: (r["gateway"].update(request_deadline_seconds=150),
+                   r["gateway"]["tiers"]["self-hosted"].update(stream_timeout_seconds=200)),
+        ["strait:gateway.request_deadline_seconds = 150: is shorter than gateway.tiers.self-hosted.stream_timeout_seconds "
+         "(200 s), so that tier could never use its own timeout. Fix: raise request_deadline_seconds to at least 200, "
+         "or lower the tier's stream_timeout_seconds."]),
+    "deadline not a positive number": (
+        gw(request_deadline_seconds=0),
+        ["strait:gateway.request_deadline_seconds = 0: input should be greater than 0. Fix: give a value that is greater "
+         "than 0."]),
+    "max_replicas below replicas": (
+        gw(replicas=3, max_replicas=2),
+        ["strait:gateway.max_replicas = 2: is below gateway.replicas (3), the HPA's minimum. Fix: set max_replicas to at "
+         "least 3, or leave it unset to size it from peak_requests_per_second."]),
 }
 
 

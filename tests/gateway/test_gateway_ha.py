@@ -2,7 +2,7 @@
 rules), run as two real LiteLLM proxies sharing one real Redis, as two gateway replicas do.
 
 Only addresses change: every deployment's api_base points at a fake on 127.0.0.1 (the commercial
-one too, which the production config leaves at the provider's own API), and redis_host/port at a
+one too, which the production config leaves at the provider's own API), and the Redis URL at a
 local redis-server. Everything else, including cooldowns and the auto model, is as planned.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("lite
 if shutil.which("redis-server") is None:
     pytest.skip("needs redis-server: scripts/setup.sh --test", allow_module_level=True)
 
-from strait.render.litellm import CONFIG_FILE, REDIS_PASSWORD_ENV  # noqa: E402
+from strait.render.litellm import CONFIG_FILE, REDIS_URL_ENV  # noqa: E402
 from tests.gateway.fakes import FakeUpstream, free_port  # noqa: E402
 from tests.gateway.proxy import Proxy, served_by  # noqa: E402
 
@@ -65,9 +65,8 @@ def replicas(planned_files, redis, fakes):
         env[p["api_key"].split("/", 1)[1]] = secrets.token_hex(16)
     port, password = redis
     rs = cfg["router_settings"]
-    assert rs["redis_password"] == f"os.environ/{REDIS_PASSWORD_ENV}"
-    rs["redis_host"], rs["redis_port"] = "127.0.0.1", port
-    env.update({REDIS_PASSWORD_ENV: password, "LITELLM_MASTER_KEY": "sk-" + secrets.token_hex(24)})
+    assert rs["redis_url"] == f"os.environ/{REDIS_URL_ENV}"  # the config stays as planned; only the env differs
+    env.update({REDIS_URL_ENV: f"redis://:{password}@127.0.0.1:{port}", "LITELLM_MASTER_KEY": "sk-" + secrets.token_hex(24)})
     files = {**planned_files, CONFIG_FILE: yaml.safe_dump(cfg)}
     procs = [Proxy.from_files(files, env) for _ in range(2)]
     try:

@@ -51,8 +51,9 @@ SPEC = GatewaySpec(
                          timeout_seconds=120),
     },
     routing=Routing(ladder=(FAST, SMART, COMMERCIAL), long_context_tier=LONG),
-    redis=RedisSpec(host="litellm-redis.strait-gateway.svc.cluster.local"),
+    redis=RedisSpec(),
     callbacks=("langfuse_otel",),
+    request_deadline_seconds=420,
 )
 
 
@@ -68,6 +69,8 @@ def test_the_hook_and_routing_module_ship_verbatim():
     src = Path(__file__).resolve().parents[2] / "strait" / "gateway"
     assert files["strait_hook.py"] == (src / "hook.py").read_text()
     assert files["strait_routing.py"] == (src / "routing.py").read_text()
+    assert files["strait_errors.py"] == (src / "errors.py").read_text()
+    assert json.loads(files[RULES_FILE])["request_deadline_seconds"] == 420
 
 
 def test_every_tier_is_a_model_group_with_its_own_limits():
@@ -93,10 +96,15 @@ def test_fallbacks_retries_and_cooldowns():
     # tiers with somewhere to go fail over at once; the last resort retries with backoff
     assert r["model_group_retry_policy"] == {t: FAILOVER.render() for t in (FAST, LONG, SMART)}
     assert r["retry_policy"]["InternalServerErrorRetries"] == 2
+    # a 429 on the last resort goes back to the client at once, with the upstream's Retry-After
+    assert r["retry_policy"]["RateLimitErrorRetries"] == 0
     assert (r["allowed_fails"], r["cooldown_time"]) == (0, 30)
     assert r["allowed_fails_policy"] == {"RateLimitErrorAllowedFails": 1000}
     assert r["enable_pre_call_checks"] is False
-    assert r["redis_password"] == "os.environ/REDIS_PASSWORD"
+    # One secret URL (a URL-built redis-py client does not retry connections), short socket timeouts.
+    assert r["redis_url"] == "os.environ/REDIS_URL"
+    assert not {"redis_host", "redis_port", "redis_password"} & set(r)
+    assert r["cache_kwargs"] == {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
 
 
 def test_callbacks_keep_the_hook_first_and_pass_extra_ones_through():
@@ -140,7 +148,7 @@ def test_a_real_router_builds_from_the_rendered_config(monkeypatch):
     for d in cfg["model_list"]:
         params = {k: ("test-key" if str(v).startswith("os.environ/") else v) for k, v in d["litellm_params"].items()}
         model_list.append({**d, "litellm_params": params})
-    settings = {k: v for k, v in cfg["router_settings"].items() if not k.startswith("redis")}
+    settings = {k: v for k, v in cfg["router_settings"].items() if not k.startswith("redis") and k != "cache_kwargs"}
     router = litellm.Router(model_list=model_list, **settings)
     assert set(router.get_model_names()) == {FAST, SMART, LONG, COMMERCIAL}
 
