@@ -69,11 +69,17 @@ def plan_for(server: v.VllmServer, ctx: Ctx):
         return None, arch, var, gpu_key, (f"the pod's nodeSelector {v.GPU_LABEL}={gpu_key!r} is not a catalog GPU, "
                                           "so its memory cannot be checked")
     dtype_bytes = 4 if server.dtype in ("float32", "float") else 2
+    # A draft model (speculative decoding) adds its weights and its own KV per token to every GPU.
+    draft_path = (server.speculative or {}).get("model")
+    draft = find_checkpoint(str(draft_path), ctx.catalog) if draft_path else None
+    draft_gib = draft[3].weights_gib / server.tensor_parallel_size if draft else 0.0
+    draft_bpt = sizing.kv_bytes_per_token(draft[1], server.tensor_parallel_size, 1, server.kv_cache_dtype) if draft else 0
     plan = sizing.plan_server(  # vLLM's or SGLang's own memory accounting (server.engine)
         server.engine, arch, var.weights_gib, gpu.memory_gib, memory_fraction=server.gpu_memory_utilization,
         tp=server.tensor_parallel_size, pp=server.pipeline_parallel_size, kv_cache_dtype=server.kv_cache_dtype,
         dtype_bytes=dtype_bytes, block_size=server.block_size, max_model_len=server.max_model_len or arch.native_context,
-        max_num_seqs=server.max_num_seqs, gpu_name=gpu_key or "", extra_gib=server.lora_gpu_gib(arch))
+        max_num_seqs=server.max_num_seqs, gpu_name=gpu_key or "", extra_gib=server.lora_gpu_gib(arch) + draft_gib,
+        extra_bytes_per_token=draft_bpt)
     return plan, arch, var, gpu_key, None
 
 
@@ -204,6 +210,18 @@ def check_max_model_len_fits(res: v.Res, cfg: Mapping[str, Any], ctx: Ctx) -> li
                    f"of KV cache but {_fmt_plan(plan, gpu, tp)}; {engine} would refuse to start. Set {mml_flag} to "
                    f"{plan.kv_tokens:,} or less, use --kv-cache-dtype fp8 (Ada/Hopper) or raise tensor parallelism")
     return out
+
+
+def check_speculative_ngram_fit(res: v.Res, cfg: Mapping[str, Any], ctx: Ctx) -> list[str]:
+    server = v.vllm_server(res)
+    if server is None or not server.speculative or server.speculative.get("method") != "ngram":
+        return []
+    found = find_checkpoint(server.model_path, ctx.catalog)
+    if found is None or not found[1].ngram_unsuitable:
+        return []
+    return [f"n-gram speculative decoding on {found[0]}, which the catalog marks unsuitable: "
+            f"{' '.join(found[1].ngram_unsuitable.split())} Drafts that are mostly rejected cost a verification step "
+            "each; turn speculative off for this model, or use a draft model"]
 
 
 def check_kv_concurrency(res: v.Res, cfg: Mapping[str, Any], ctx: Ctx) -> list[str]:
@@ -430,6 +448,13 @@ RULES: tuple[Rule, ...] = (
         severity="high", enforcement="mandatory", scope="resource", check=check_offered_in_region,
         resource_types=frozenset({v.NODE_GROUP, v.LAUNCH_TEMPLATE, v.GKE_NODE_POOL}),
         remediation="Pick an instance type the catalog lists for the region, or another region."),
+    Rule(
+        name="strait-speculative-ngram-fit",
+        description="n-gram (prompt-lookup) speculative decoding runs only on models the catalog does not mark "
+                    "unsuitable for it (reasoning models rarely repeat their prompt).",
+        severity="low", enforcement="advisory", scope="resource", check=check_speculative_ngram_fit,
+        resource_types=_WORKLOADS,
+        remediation="Remove models.<key>.speculative, or use a draft model."),
     Rule(
         name="strait-max-model-len-fits",
         description="--max-model-len is within the model's native context and one sequence of that length fits the "

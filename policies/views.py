@@ -288,6 +288,8 @@ class VllmServer:
     max_loras: int = 0
     """vLLM --max-loras when --enable-lora is on, else 0."""
     max_lora_rank: int = 0
+    speculative: Mapping[str, Any] | None = None
+    """vLLM --speculative-config, parsed (None: off, or not JSON)."""
 
     def lora_gpu_gib(self, arch) -> float:
         """GPU memory the server's LoRA slots take (strait.sizing.lora_gpu_gib); 0 without LoRA."""
@@ -307,6 +309,16 @@ class VllmServer:
 SGLANG_FLAG = {"max-model-len": "context-length", "max-num-seqs": "max-running-requests",
                "tensor-parallel-size": "tp-size", "pipeline-parallel-size": "pp-size",
                "gpu-memory-utilization": "mem-fraction-static", "kv-cache-dtype": "kv-cache-dtype"}
+
+
+def _json_object(text: str | None) -> Mapping[str, Any] | None:
+    import json
+
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _sglang_server(wl: Workload, c: Mapping[str, Any]) -> VllmServer | None:
@@ -347,7 +359,8 @@ def vllm_server(res: Res) -> VllmServer | None:
             kv_cache_dtype=f.get("kv-cache-dtype", "auto"), block_size=num("block-size", 16),
             dtype=f.get("dtype", "auto"), gpu=wl.node_selector.get(GPU_LABEL),
             # vLLM's defaults when LoRA is on: 1 slot of rank 16 (vllm/config/lora.py).
-            max_loras=num("max-loras", 1) if "enable-lora" in f else 0, max_lora_rank=num("max-lora-rank", 16))
+            max_loras=num("max-loras", 1) if "enable-lora" in f else 0, max_lora_rank=num("max-lora-rank", 16),
+            speculative=_json_object(f.get("speculative-config")))
     return None
 
 

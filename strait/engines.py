@@ -133,14 +133,28 @@ def check_adapters(path: str, key: str, m, cfg) -> list[ConfigIssue]:
 
 
 def extra_gpu_gib(m, arch) -> float:
-    """GPU memory per GPU a ModelConfig's server holds beside its weights: LoRA slots."""
+    """GPU memory per GPU a ModelConfig's server holds beside its weights: LoRA slots and a draft model."""
     from strait import sizing
+    from strait.catalog import load_catalog
 
     lora = lora_settings(m)
-    if not lora:
-        return 0.0
-    return sizing.lora_gpu_gib(arch, max_loras=lora["max_loras"], max_lora_rank=lora["max_lora_rank"],
-                               tp=m.tensor_parallel_size)
+    out = draft_gpu_gib(m, load_catalog())
+    if lora:
+        out += sizing.lora_gpu_gib(arch, max_loras=lora["max_loras"], max_lora_rank=lora["max_lora_rank"],
+                                   tp=m.tensor_parallel_size)
+    return out
+
+
+def draft_kv_bytes_per_token(m) -> int:
+    """KV bytes per token per GPU a ModelConfig's draft model adds (0 without one)."""
+    from strait import sizing
+    from strait.catalog import load_catalog
+
+    cat = load_catalog()
+    sp = m.speculative
+    if sp is None or sp.method == "ngram" or sp.draft_model not in cat.models:
+        return 0
+    return sizing.kv_bytes_per_token(cat.models[sp.draft_model], m.tensor_parallel_size, 1, m.kv_cache_dtype)
 
 
 def vllm_spec(key: str, m, cat, model: str):
@@ -153,5 +167,72 @@ def vllm_spec(key: str, m, cat, model: str):
         gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs,
         tensor_parallel_size=m.tensor_parallel_size, quantization=variant.vllm_quantization,
         kv_cache_dtype=m.kv_cache_dtype, enable_prefix_caching=m.enable_prefix_caching,
-        shutdown_timeout_seconds=m.shutdown_timeout_seconds,
+        shutdown_timeout_seconds=m.shutdown_timeout_seconds, speculative_config=speculative_json(m),
         **asdict(resolve_features(cat.models[m.model], "vllm", tool_calling=m.tool_calling, reasoning=m.reasoning)))
+
+
+def speculative_json(m, draft_uri: str | None = None) -> str | None:
+    """vLLM's --speculative-config for a ModelConfig (compact JSON, sorted keys), or None when off."""
+    import json
+
+    sp = m.speculative
+    if sp is None:
+        return None
+    cfg: dict = {"method": sp.method, "num_speculative_tokens": sp.num_speculative_tokens}
+    if sp.method == "ngram":
+        cfg.update(prompt_lookup_min=sp.ngram_min, prompt_lookup_max=sp.ngram_max)
+    elif draft_uri:
+        cfg["model"] = draft_uri
+    return json.dumps(cfg, sort_keys=True, separators=(",", ":"))
+
+
+def check_speculative(path: str, m, arch, cat) -> list[ConfigIssue]:
+    """What the catalog and the blueprint can serve. Draft weights are typed and planned, but the blueprint
+    does not seed a draft into the cache yet, so methods that need one are refused with that reason."""
+    sp = m.speculative
+    if sp is None:
+        return []
+    p = f"{path}.speculative"
+    issues = []
+    if m.engine != "vllm":
+        issues.append(ConfigIssue(p, sp.method, f"speculative decoding is rendered for vLLM only, not {m.engine}",
+                                  "set engine: vllm, or remove speculative"))
+    if sp.method == "ngram":
+        if sp.ngram_min > sp.ngram_max:
+            issues.append(ConfigIssue(f"{p}.ngram_min", sp.ngram_min, f"above ngram_max ({sp.ngram_max})",
+                                      f"set ngram_min to {sp.ngram_max} or less"))
+        if sp.draft_model:
+            issues.append(ConfigIssue(f"{p}.draft_model", sp.draft_model, "ngram drafts from the prompt, not a model",
+                                      "remove draft_model, or use method: draft_model"))
+        return issues
+    if sp.method == "mtp":
+        issues.append(ConfigIssue(f"{p}.method", "mtp", f"the catalog records no multi-token-prediction layers for "
+                                  f"{m.model}", "use ngram or draft_model"))
+        return issues
+    draft = cat.models.get(sp.draft_model or "")
+    if sp.method in ("eagle", "eagle3"):
+        issues.append(ConfigIssue(f"{p}.method", sp.method, f"the catalog has no {sp.method.upper()} draft head for "
+                                  f"{m.model}", "use ngram or draft_model, or add the head to models.yaml"))
+    elif draft is None:
+        issues.append(ConfigIssue(f"{p}.draft_model", sp.draft_model, "not a catalog model",
+                                  f"name a smaller catalog model of the {arch.architecture} family"))
+    elif draft.architecture != arch.architecture or draft.params_billion >= arch.params_billion:
+        issues.append(ConfigIssue(f"{p}.draft_model", sp.draft_model, f"a draft must be a smaller model with the "
+                                  f"same tokenizer family ({arch.architecture}, < {arch.params_billion} B)",
+                                  "name a smaller model of the same family"))
+    elif sp.draft_quantization not in draft.variants:
+        issues.append(ConfigIssue(f"{p}.draft_quantization", sp.draft_quantization, f"the catalog has no such "
+                                  f"checkpoint of {sp.draft_model}", f"use one of: {', '.join(sorted(draft.variants))}"))
+    else:
+        issues.append(ConfigIssue(p, sp.method, "this blueprint does not seed a draft model into the weight cache "
+                                  "yet", "use method: ngram for now (docs/engines.md#speculative-decoding)"))
+    return issues
+
+
+def draft_gpu_gib(m, cat) -> float:
+    """Per-GPU weights of a ModelConfig's draft model (0 without one)."""
+    sp = m.speculative
+    if sp is None or sp.method == "ngram" or not sp.draft_model or sp.draft_model not in cat.models:
+        return 0.0
+    v = cat.models[sp.draft_model].variants.get(sp.draft_quantization)
+    return v.weights_gib / m.tensor_parallel_size if v else 0.0

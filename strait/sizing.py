@@ -200,8 +200,12 @@ def plan_kv(
     cuda_graph_gib: float = CUDA_GRAPH_GIB,
     weights_per_gpu_gib: float | None = None,
     extra_gib: float = 0.0,
+    extra_bytes_per_token: int = 0,
 ) -> KvPlan:
     """Predict vLLM's KV cache for one model on one GPU type.
+
+    ``extra_bytes_per_token``: KV a draft model stores per token beside the model's (speculative decoding
+    with a draft model keeps its own KV for every token in the same pool).
 
     ``extra_gib``: what the engine holds per GPU beside the model's weights (LoRA slots: ``lora_gpu_gib``;
     a draft model: ``draft_gpu_gib``), counted with the runtime overhead.
@@ -238,7 +242,7 @@ def plan_kv(
         if last and engine == "v1":
             act += seqs * vocab * SAMPLER_BYTES_PER_SEQ_VOCAB / GIB
         avail = requested - w - act - overhead
-        bpt = kv_bytes_per_token(arch, tp, pp, kv_cache_dtype, dtype_bytes, layers=n)
+        bpt = kv_bytes_per_token(arch, tp, pp, kv_cache_dtype, dtype_bytes, layers=n) + extra_bytes_per_token
         blocks = max(0, math.floor(avail * GIB / (bpt * block_size)))
         stages.append(StagePlan(layers=n, weights_gib=w, activation_gib=act, available_kv_gib=avail,
                                 bytes_per_token=bpt, kv_tokens=blocks * block_size))
@@ -321,7 +325,7 @@ def plan_kv_sglang(
 def plan_server(engine: str, arch: ArchLike, weights_gib: float, gpu_memory_gib: float, *, memory_fraction: float,
                 tp: int = 1, pp: int = 1, kv_cache_dtype: str = "auto", dtype_bytes: int = 2, block_size: int = DEFAULT_BLOCK_SIZE,
                 max_model_len: int | None = None, max_num_seqs: int | None = None, gpu_name: str = "",
-                extra_gib: float = 0.0) -> KvPlan:
+                extra_gib: float = 0.0, extra_bytes_per_token: int = 0) -> KvPlan:
     """The KV plan of a planned server, whichever engine runs it. ``memory_fraction`` is vLLM's
     ``--gpu-memory-utilization`` or SGLang's ``--mem-fraction-static``; SGLang has no pipeline split here."""
     if engine == "sglang":
@@ -330,7 +334,8 @@ def plan_server(engine: str, arch: ArchLike, weights_gib: float, gpu_memory_gib:
                               max_running_requests=max_num_seqs or 64, gpu_name=gpu_name, extra_gib=extra_gib)
     return plan_kv(arch, weights_gib, gpu_memory_gib, gpu_memory_utilization=memory_fraction, tp=tp, pp=pp,
                    kv_cache_dtype=kv_cache_dtype, dtype_bytes=dtype_bytes, block_size=block_size,
-                   max_model_len=max_model_len, max_num_seqs=max_num_seqs, gpu_name=gpu_name, extra_gib=extra_gib)
+                   max_model_len=max_model_len, max_num_seqs=max_num_seqs, gpu_name=gpu_name, extra_gib=extra_gib,
+                   extra_bytes_per_token=extra_bytes_per_token)
 
 
 def intermediate_size_estimate(arch: ArchLike, vocab_size: int = DEFAULT_VOCAB) -> int:

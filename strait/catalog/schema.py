@@ -118,6 +118,9 @@ class ModelArch(Sourced):
     variants: dict[str, Variant] = Field(description="Keyed by quantization name: bf16, awq, fp8, gptq-int4 ...")
     engines: dict[EngineName, EngineFeatures] = Field(
         default_factory=dict, description="Tool-call / reasoning support per serving engine. Absent engine: neither.")
+    ngram_unsuitable: str | None = Field(
+        default=None, description="Why n-gram (prompt-lookup) speculative decoding rarely pays off on this model, "
+        "with its source. None: no known reason; n-gram helps when outputs repeat the prompt (code edits, RAG, JSON).")
 
 
 class KubernetesVersion(Sourced):

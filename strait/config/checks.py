@@ -109,10 +109,12 @@ def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog, r
                         f"use one of: {', '.join(sorted(cfg.gpu_pools)) or '(define gpu_pools first)'}"))
     if issues or arch is None or pool is None:
         return issues
-    from strait.engines import check_adapters, check_features, extra_gpu_gib, memory_fraction  # issue 9
+    from strait.engines import (check_adapters, check_features, check_speculative, draft_kv_bytes_per_token,
+                                extra_gpu_gib, memory_fraction)  # serving engines (issue 9)
 
     issues += check_features(path, m.model, arch, m.engine, tool_calling=m.tool_calling, reasoning=m.reasoning)
     issues += check_adapters(path, path.rsplit(".", 1)[-1], m, cfg)
+    issues += check_speculative(path, m, arch, cat)
     if m.mem_fraction_static is not None and m.engine != "sglang":
         add(ConfigIssue(f"{path}.mem_fraction_static", m.mem_fraction_static, "is SGLang's setting but this model "
                         f"runs on {m.engine}", "remove it and use gpu_memory_utilization, or set engine: sglang"))
@@ -144,7 +146,8 @@ def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog, r
     variant = arch.variants[m.quantization]
     plan = sizing.plan_server(m.engine, arch, variant.weights_gib, gpu.memory_gib, memory_fraction=memory_fraction(m),
                               tp=m.tensor_parallel_size, kv_cache_dtype=m.kv_cache_dtype, max_model_len=m.max_model_len,
-                              gpu_name=gpu_key, extra_gib=extra_gpu_gib(m, arch))
+                              gpu_name=gpu_key, extra_gib=extra_gpu_gib(m, arch),
+                              extra_bytes_per_token=draft_kv_bytes_per_token(m))
     if not plan.weights_fit:
         smaller = sorted(q for q, v in arch.variants.items() if v.weights_gib < variant.weights_gib)
         fix = f"use a smaller checkpoint ({', '.join(smaller)}), " if smaller else ""

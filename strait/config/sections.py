@@ -125,6 +125,24 @@ class AdapterConfig(StrictModel):
                       "--max-lora-rank is the smallest vLLM allows above the largest rank.")
 
 
+class SpeculativeConfig(StrictModel):
+    """Speculative decoding (vLLM --speculative-config): a cheap proposer drafts tokens, the model verifies them
+    in one step. Pays off when drafts are often right (JSON, code, text that repeats the prompt)."""
+
+    method: Literal["ngram", "eagle", "eagle3", "draft_model", "mtp"] = Field(
+        description="ngram: proposals looked up in the prompt (no extra weights); draft_model: a small model of the "
+        "same family; eagle / eagle3: a trained draft head; mtp: the model's own multi-token-prediction layers.")
+    num_speculative_tokens: int = Field(4, ge=1, le=16, description="Tokens drafted per step. Default: 4.")
+    draft_model: str | None = Field(
+        None, description="Catalog key of the draft (draft_model, eagle, eagle3); seeded into the weight cache like "
+        "the model. Default: none (ngram, mtp).")
+    draft_quantization: str = Field("bf16", description="Which checkpoint of the draft model. Default: bf16.")
+    ngram_min: int = Field(2, ge=1, le=16, description="ngram: shortest prompt n-gram to match "
+                           "(prompt_lookup_min). Default: 2.")
+    ngram_max: int = Field(4, ge=1, le=16, description="ngram: longest prompt n-gram to match "
+                           "(prompt_lookup_max). Default: 4.")
+
+
 class ModelConfig(StrictModel):
     """One model served by vLLM or SGLang."""
 
@@ -172,6 +190,8 @@ class ModelConfig(StrictModel):
     max_loras: int | None = Field(
         None, ge=1, le=64, description="vLLM --max-loras: adapters in one batch; each slot holds GPU memory for a "
         "rank --max-lora-rank adapter. Default: the number of adapters, at most 4.")
+    speculative: SpeculativeConfig | None = Field(
+        None, description="Speculative decoding (vLLM only). Default: off.")
     mem_fraction_static: float | None = Field(
         None, gt=0.3, lt=0.98, description="SGLang only: --mem-fraction-static, the share of GPU memory for weights "
         "and KV cache together (activations and CUDA graphs use the rest; gpu_memory_utilization is vLLM's). "

@@ -51,6 +51,8 @@ class VllmSpec:
     """Must be one of vLLM's ranks (LORA_RANKS) and cover every adapter's rank."""
     max_cpu_loras: int | None = None
     """Adapters kept in host memory. None: max_loras."""
+    speculative_config: str | None = None
+    """JSON for --speculative-config (one argv element: no shell parses it). None: off."""
 
 
 def render_vllm_args(spec: VllmSpec) -> list[str]:
@@ -83,6 +85,8 @@ def render_vllm_args(spec: VllmSpec) -> list[str]:
         args += ["--enable-lora", "--max-loras", str(spec.max_loras), "--max-lora-rank", str(spec.max_lora_rank),
                  "--max-cpu-loras", str(spec.max_cpu_loras or spec.max_loras),
                  "--lora-modules", *(f"{name}={path}" for name, path in spec.lora_modules)]
+    if spec.speculative_config:
+        args += ["--speculative-config", spec.speculative_config]
     return args
 
 

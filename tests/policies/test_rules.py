@@ -32,6 +32,13 @@ CASES = {
                                            {"monthly_budget_usd": 10}, []),
     "spend: custom hours per month": ("strait-gpu-spend-monthly-cap", [node_group(max_size=1)],
                                       {"monthly_budget_usd": 100, "hours_per_month": 10}, []),
+    # --- speculative decoding (issue 9) ---------------------------------------------------------------------
+    "ngram: on a model the catalog does not mark": ("strait-speculative-ngram-fit", [deployment(args=vllm_args() + [
+        "--speculative-config", '{"method":"ngram","num_speculative_tokens":4}'])], {}, []),
+    "ngram: on a reasoning model": ("strait-speculative-ngram-fit", [deployment(args=vllm_args(
+        model="s3://b/models/casperhansen/deepseek-r1-distill-qwen-32b-awq/main") + [
+        "--speculative-config", '{"method":"ngram","num_speculative_tokens":4}'])], {},
+        [["deepseek-r1-distill-qwen-32b", "marks unsuitable", "A reasoning model"]]),
     # --- public API endpoint ------------------------------------------------------------------------------
     "endpoint: private": ("strait-eks-endpoint-public", [eks_cluster(public=False)], {}, []),
     "endpoint: public to an office /24 and a CI /32": ("strait-eks-endpoint-public",
