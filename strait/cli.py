@@ -206,6 +206,8 @@ def _preflight(args: argparse.Namespace) -> int:
         stack_cfg, cfg = _load_stack(args)  # secrets are not needed to ask AWS about capacity
     except _Exit as exc:
         return exc.code
+    if cfg.cloud == "gcp":
+        return _preflight_gcp(args, stack_cfg, cfg)
     try:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
@@ -218,6 +220,36 @@ def _preflight(args: argparse.Namespace) -> int:
     except (BotoCoreError, ClientError) as exc:
         print(f"error: AWS said: {exc}. Fix: export AWS credentials for the target account (aws sso login, "
               "or AWS_PROFILE) and retry.", file=sys.stderr)
+        return EXIT_CONFIG
+    print(render(findings))
+    return EXIT_POLICY if any(f.level == "error" for f in findings) else EXIT_OK
+
+
+def _preflight_gcp(args: argparse.Namespace, stack_cfg, cfg) -> int:
+    """Check the GCP project (accelerators and machine types per zone, GPU quotas, bucket name) with the
+    caller's Application Default Credentials (strait/preflight_gcp.py)."""
+    from strait.catalog import load_catalog
+    from strait.naming import s3_bucket_name
+    from strait.preflight import render
+    from strait.preflight_gcp import run_preflight_gcp, spec_from_config
+
+    try:
+        import google.auth.exceptions
+        from google.api_core import exceptions as gexc
+    except ImportError:
+        print("error: preflight on GCP needs google-cloud-compute and google-cloud-storage (pip install -e .)",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    spec = spec_from_config(cfg, load_catalog(), s3_bucket_name(stack_cfg.project, args.stack, cfg.region, "weights"))
+    try:
+        findings = run_preflight_gcp(spec)
+    except google.auth.exceptions.DefaultCredentialsError:
+        print("error: no Google credentials. Fix: run `gcloud auth application-default login` (or set "
+              "GOOGLE_APPLICATION_CREDENTIALS) and retry.", file=sys.stderr)
+        return EXIT_CONFIG
+    except gexc.GoogleAPICallError as exc:
+        print(f"error: Google said: {exc.message}. Fix: check that project {spec.project} exists, the Compute "
+              "Engine API is enabled, and your account may read it.", file=sys.stderr)
         return EXIT_CONFIG
     print(render(findings))
     return EXIT_POLICY if any(f.level == "error" for f in findings) else EXIT_OK

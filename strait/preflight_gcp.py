@@ -14,16 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from strait.catalog import Catalog
+from strait.gke import ACCELERATOR_TYPES, GPU_QUOTA_METRICS
 from strait.preflight import Finding
 
-#: GKE accelerator type -> Compute Engine regional quota metric (on demand; Spot uses PREEMPTIBLE_<metric>).
-GPU_QUOTA_METRICS: Mapping[str, str] = {
-    "nvidia-tesla-t4": "NVIDIA_T4_GPUS",
-    "nvidia-l4": "NVIDIA_L4_GPUS",
-    "nvidia-tesla-a100": "NVIDIA_A100_GPUS",
-    "nvidia-a100-80gb": "NVIDIA_A100_80GB_GPUS",
-    "nvidia-h100-80gb": "NVIDIA_H100_GPUS",
-}
 GLOBAL_GPU_QUOTA = "GPUS_ALL_REGIONS"
 
 
@@ -70,6 +64,19 @@ def default_clients(client_options: dict | None = None, credentials: Any = None)
         storage=storage.Client(project="-" if credentials is not None else None, credentials=credentials,
                                client_options=client_options),
     )
+
+
+def spec_from_config(cfg: Any, cat: Catalog, bucket_name: str) -> GcpPreflightSpec:
+    """What to ask Google about a validated `cloud: gcp` stack: each pool's machine type and accelerator in the
+    zones the catalog lists for it, at the pool's maximum size."""
+    pools = {}
+    for name, p in sorted(cfg.gpu_pools.items()):
+        mt = p.instance_types[0]
+        it, offer = cat.instance_types[mt], cat.offer(mt, cfg.region)
+        pools[name] = GcpPoolCheck(machine_type=mt, accelerator=ACCELERATOR_TYPES[it.gpu], gpus_per_node=it.gpu_count,
+                                   capacity=p.capacity, max_nodes=p.max_size,
+                                   zones=tuple(offer.price.zones or cat.regions[cfg.region].zones))
+    return GcpPreflightSpec(project=cfg.gcp.project, region=cfg.region, pools=pools, bucket_name=bucket_name)
 
 
 def _quota_metric(accelerator: str, capacity: str) -> str | None:

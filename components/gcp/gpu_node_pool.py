@@ -7,22 +7,15 @@ so Strait deploys no device-plugin DaemonSet on GKE (``GpuPool.needs_device_plug
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import pulumi
 import pulumi_gcp as gcp
 
+from strait.gke import ACCELERATOR_TYPES
 from strait.gpu_labels import CAPACITIES, GPU_TAINT_KEY, pool_labels
 from strait.naming import child, dns_label
 
-#: Catalog GPU key -> GKE accelerator type (the ``cloud.google.com/gke-accelerator`` node label value).
-ACCELERATOR_TYPES: Mapping[str, str] = {
-    "T4": "nvidia-tesla-t4",
-    "L4": "nvidia-l4",
-    "A100-40GB": "nvidia-tesla-a100",
-    "A100-80GB": "nvidia-a100-80gb",
-    "H100-80GB": "nvidia-h100-80gb",
-}
 #: Machine families whose GPUs are part of the machine type (the count must match the type's own).
 GPU_FAMILIES = ("g2-", "a2-", "a3-")
 DRIVER_VERSIONS = ("DEFAULT", "LATEST")

@@ -93,3 +93,33 @@ def test_gpu_absent_from_every_zone_and_missing_quota_are_errors(clients):
 def test_a_bucket_owned_by_someone_else_is_an_error(clients):
     text = render(run_preflight_gcp(_spec(bucket="strait-taken"), clients))
     assert "[FAIL] bucket-name: bucket strait-taken belongs to someone else" in text
+
+
+def test_spec_from_the_gke_stack():
+    from strait.catalog import load_catalog
+    from strait.config import validate_stack
+    from strait.preflight_gcp import spec_from_config
+    from tests.conftest import load_stack_raw
+
+    cfg = validate_stack(load_stack_raw("phase1-sg-gke"), "phase1-sg-gke",
+                         secrets_set={"anthropic_api_key", "openai_api_key", "deepseek_api_key"})
+    spec = spec_from_config(cfg, load_catalog(), "b")
+    assert spec.project == "strait-prod" and spec.region == "asia-southeast1"
+    assert spec.pools == {"a100x2": GcpPoolCheck(machine_type="a2-highgpu-2g", accelerator="nvidia-tesla-a100",
+                                                 gpus_per_node=2, capacity="on_demand", max_nodes=3, zones=ZONES)}
+
+
+def test_cli_without_google_credentials_says_how_to_log_in(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "CLOUDSDK_"))}
+    env.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path), CLOUDSDK_CONFIG=str(tmp_path / "gcloud"),
+               NO_GCE_CHECK="True")  # google-auth: do not probe a metadata server (none exists here)
+    proc = subprocess.run([sys.executable, "-m", "strait.cli", "preflight", "--stack", "phase1-sg-gke"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Fix: run `gcloud auth application-default login`" in proc.stderr and "Traceback" not in proc.stderr
