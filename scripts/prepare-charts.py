@@ -54,6 +54,7 @@ CHARTS: dict[str, Source] = {
     "langfuse": Source("langfuse/langfuse-k8s", "{name}-{version}", "charts/{name}"),
     "cert-manager": Source("cert-manager/cert-manager", "{version}", "deploy/charts/cert-manager", chart_template=True),
     "clickhouse-operator": Source("ClickHouse/clickhouse-operator", "v{version}", "dist/chart"),
+    "keda": Source("kedacore/charts", "v{version}", "keda"),
 }
 
 #: Helm repositories that sub-chart dependencies name -> their upstream source.
@@ -99,7 +100,7 @@ def pick_tag(mirror: Path, pattern: str, name: str, version: str) -> tuple[str, 
     rx = re.compile("^" + re.escape(want).replace(r"\*", _VER) + "$")
     exact = sorted((t for t in tags if rx.match(t)), key=version_key)
     if exact:
-        return exact[-1], "*" not in version
+        return exact[-1], True  # the pinned version, or the newest release a range (0.12.*) allows
     # Not in the snapshot: take the newest earlier tag of the same chart.
     series = re.compile("^" + re.escape(pattern.format(name=name, version="@", dcgm="@")).replace("@", _VER) + "$")
     vers = [t for t in tags if series.match(t) and not re.search(r"-(rc|alpha|beta)", t)]

@@ -12,6 +12,7 @@ fixed (or its enforcement level changed in the policy config, which is visible i
 """
 from __future__ import annotations
 
+import difflib
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -34,8 +35,10 @@ def _check(v: dict[str, str]) -> dict[str, str]:
     issues = []
     for name, reason in sorted(v.items()):
         if name not in levels:
+            close = difflib.get_close_matches(name, sorted(levels), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
             issues.append(ConfigIssue(name, reason, "not a Strait policy",
-                                      f"name one of the advisory policies ({advisory}), or remove the entry"))
+                                      f"{hint}name one of the advisory policies ({advisory}), or remove the entry"))
         elif levels[name] != "advisory":
             issues.append(ConfigIssue(name, reason, f"{name} is a {levels[name]} policy, which cannot be accepted",
                                       "fix what it reports; only advisory policies can be accepted"))

@@ -129,6 +129,29 @@ class Rendered:
     """What `helm install` applies (as_installed): test hooks dropped, release namespace filled in."""
     crds: list[dict]
     """CustomResourceDefinitions the chart ships in crds/ (Helm installs them before the templates)."""
+    missing_enabled: list[str]
+    """Sub-charts with no prepared source that these values turn on: their objects are missing from ``objects``."""
+
+
+def _missing_enabled(chart_dir: Path, merged: dict) -> list[str]:
+    """Dependencies prepare-charts.py could not resolve, whose `condition` is true (or that have none)."""
+    doc = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
+    out = []
+    for dep in doc.get("dependencies") or []:
+        folder = dep.get("alias") or dep["name"]
+        if (chart_dir / "charts" / dep["name"]).is_dir() or list((chart_dir / "charts").glob(f"{dep['name']}-*.tgz")):
+            continue
+        enabled = True
+        for cond in (dep.get("condition") or "").split(","):
+            node = merged
+            for part in cond.strip().split(".") if cond.strip() else []:
+                node = node.get(part) if isinstance(node, dict) else None
+            if cond.strip() and isinstance(node, bool):
+                enabled = node
+                break
+        if enabled:
+            out.append(f"{folder} ({dep['name']} {dep['version']})")
+    return out
 
 
 def render(root: Path, key: str, inputs: dict) -> Rendered:
@@ -149,7 +172,8 @@ def render(root: Path, key: str, inputs: dict) -> Rendered:
                   for c in crds + [o for _, o in objects if o.get("kind") == "CustomResourceDefinition"]}
         return Rendered(key=key, release=inputs["name"], namespace=inputs["namespace"], values=values,
                         has_schema=bool(chart.schema), schema_error=schema_error,
-                        objects=as_installed(objects, inputs["namespace"], scopes), crds=crds)
+                        objects=as_installed(objects, inputs["namespace"], scopes), crds=crds,
+                        missing_enabled=_missing_enabled(root / key, chart.merge_values(values)))
 
 
 def network_policies(plan_dir: Path) -> list[dict]:

@@ -103,6 +103,9 @@ def test_rendered_objects_validate_strictly(rendered, crd_schemas, stack, key):
     if r is None:
         pytest.skip(f"{stack} does not install {key}")
     assert r.objects, f"{key}: Helm rendered nothing"
+    assert r.missing_enabled == [], (f"{key}: Strait's values turn on sub-charts whose sources were not prepared, so "
+                                     f"their objects went unjudged: {r.missing_enabled}; add their repository to "
+                                     "scripts/prepare-charts.py")
     version = kubernetes_version(stack)
     errors = []
     for path, obj in r.objects:
