@@ -279,9 +279,20 @@ class RoutingConfig(StrictModel):
     default_completion_tokens: int = Field(1024, ge=1, description="Output assumed when max_tokens is unset. Default: 1024.")
 
 
+_NAMESPACE_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _check_namespace(v: str) -> str:
+    if not _NAMESPACE_RE.match(v):
+        raise ValueError(
+            "not a Kubernetes namespace name (a DNS-1123 label) || use 1-63 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, as the namespace is named in the cluster (e.g. team-a)")
+    return v
+
+
 NamespaceName = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"),
+    AfterValidator(_check_namespace),
     Field(description="A Kubernetes namespace name (DNS-1123 label): at most 63 characters of lower-case letters, "
           "digits and '-', starting and ending with a letter or digit."),
 ]
