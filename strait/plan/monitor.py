@@ -10,18 +10,26 @@ Two things make a naive recording unfit to diff:
   URN instead (:meth:`_DependencyIndex.compact`). The record stays exact: expanding a component URN
   by the same rule the SDK uses, over the plan's own records, gives back the set the engine was sent
   (``strait.plan.records.DependencyGraph.expand``); where it would not, the URNs are kept.
+
+An input no mock could compute is written as ``[unknown]`` (the SDK's marker object would print its
+memory address).
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from pulumi.output import Unknown
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
 
 from strait.plan.records import ResourceRecord
 
 SECRET_MASK = "[secret]"
+#: An input whose value was not known when the plan ran (a computed output no mock answered).
+UNKNOWN_MASK = "[unknown]"
 _STACK_TYPE = "pulumi:pulumi:Stack"
+_UNKNOWN_BYTES = rpc.UNKNOWN.encode()
 
 
 def mask_secrets(value: Any) -> tuple[Any, bool]:
@@ -31,6 +39,8 @@ def mask_secrets(value: Any) -> tuple[Any, bool]:
     """
     if rpc.is_rpc_secret(value):
         return _mask_all(rpc.unwrap_rpc_secret(value)), True
+    if isinstance(value, Unknown):  # its repr holds a memory address: never let it reach a file
+        return UNKNOWN_MASK, False
     if isinstance(value, dict):
         out, found = {}, False
         for k in sorted(value):
@@ -114,11 +124,33 @@ class _DependencyIndex:
         return tuple(sorted(remaining | used.keys())), used
 
 
+class _SeeInputs(pmocks.Mocks):
+    """Passes calls to the stack's mocks, keeping the inputs the mock monitor just deserialized (per thread:
+    the SDK registers from a thread pool), so the recording monitor does not deserialize them a second time."""
+
+    def __init__(self, inner: Any, seen: threading.local):
+        self.inner, self.seen = inner, seen
+
+    def new_resource(self, args):
+        self.seen.inputs = args.inputs
+        return self.inner.new_resource(args)
+
+    def call(self, args):
+        return self.inner.call(args)
+
+    def register_transform(self, transform) -> None:
+        self.inner.register_transform(transform)
+
+    def register_invoke_transform(self, transform) -> None:
+        self.inner.register_invoke_transform(transform)
+
+
 class RecordingMonitor(pmocks.MockMonitor):
     """Pulumi's mock monitor, recording each registration as a :class:`ResourceRecord`."""
 
     def __init__(self, mocks: Any):
-        super().__init__(mocks)
+        self._seen = threading.local()
+        super().__init__(_SeeInputs(mocks, self._seen))
         self._records: list[ResourceRecord] = []
         self._used: dict[int, dict[str, frozenset[str]]] = {}
         self._index = _DependencyIndex()
@@ -148,9 +180,13 @@ class RecordingMonitor(pmocks.MockMonitor):
                               has_secrets=rec.has_secrets)
 
     def RegisterResource(self, request):
+        self._seen.inputs = None
         response = super().RegisterResource(request)
         if request.type != _STACK_TYPE:
-            raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            raw = self._seen.inputs
+            if raw is None or _UNKNOWN_BYTES in request.object.SerializeToString():
+                # The mock monitor turns an unknown into None; the record keeps it visible.
+                raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
             inputs, has_secrets = mask_secrets(raw)
             deps, used = self._index.compact(request.parent, set(request.dependencies))
             if used:

@@ -5,6 +5,8 @@ and every record, expanded by strait.plan.records.DependencyGraph, must give tha
 """
 from __future__ import annotations
 
+import asyncio
+
 import pulumi
 import pytest
 from pulumi.runtime import settings
@@ -147,3 +149,17 @@ def test_records_come_back_sorted_by_urn_with_sorted_input_keys(raw_monitor):
         return [k for x in v for k in keys(x)] if isinstance(v, list) else []
     assert zz == {"kind": "z", "spec": {"alpha": {"x": 3, "y": [{"a": 2, "b": 1}]}, "zeta": 1}}
     assert all(k == sorted(k) for k in keys(zz)), keys(zz)
+
+
+def test_an_unknown_input_is_recorded_as_such(raw_monitor):
+    """A value no mock answered stays unknown; the record says so, stably (its repr holds an address)."""
+    def program():
+        loop = asyncio.get_event_loop()
+        value, known, secret = loop.create_future(), loop.create_future(), loop.create_future()
+        value.set_result(None)
+        known.set_result(False)
+        secret.set_result(False)
+        Thing("second", value=pulumi.Output(set(), value, known, secret), plain="x")
+        return pulumi.Output.from_input(1)
+    run(program)
+    assert records(raw_monitor)["second"].inputs == {"plain": "x", "value": "[unknown]"}
