@@ -9,6 +9,7 @@ ServiceAccount, handed back as :class:`components.platform.ObjectStore`.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -69,9 +70,13 @@ def workload_identity_member(workload_pool: str, namespace: str, service_account
     return f"serviceAccount:{workload_pool}[{namespace}/{service_account}]"
 
 
-def gsa_account_id(prefix: str, purpose: str) -> str:
-    """Google service account ids: 6-30 characters, lower-case letters, digits and hyphens."""
-    return dns_label(f"{prefix[:21]}-{purpose}", 30).rstrip("-")
+def gsa_account_id(bucket_name: str, purpose: str) -> str:
+    """Google service account ids are 6-30 characters of lower-case letters, digits and '-', starting with a
+    letter. A short hash of the (globally unique) bucket name keeps two stacks with a long common prefix apart."""
+    h = hashlib.sha256(bucket_name.encode()).hexdigest()[:6]
+    room = 30 - len(h) - len(purpose) - 2
+    base = dns_label(bucket_name, 63)[:room].rstrip("-") or "s"
+    return f"{base}-{h}-{purpose}"
 
 
 def workload_gsa(name: str, *, account_id: str, display_name: str, project: str, workload_pool: str,

@@ -158,4 +158,19 @@ def test_phase1_sg_gke_plans_with_gcp_costs_and_policies(tmp_path):
             "strait-gpu-serving-hygiene", "strait-eks-endpoint-public"} <= ran, ran
     resources = json.loads((d / "resources.json").read_text())["resources"]
     assert not [r for r in resources if r["type"].startswith("aws:")]
+    # Langfuse keeps traces in its own GCS bucket through Workload Identity: its GCS client, its annotated
+    # ServiceAccount, and a Google service account that may use that bucket only.
+    [lf] = [r for r in resources if r["type"] == "kubernetes:helm.sh/v3:Release" and r["name"] == "langfuse-langfuse"]
+    values = lf["inputs"]["values"]
+    assert {"name": "LANGFUSE_USE_GOOGLE_CLOUD_STORAGE", "value": "true"} in values["langfuse"]["additionalEnv"]
+    sa = values["langfuse"]["serviceAccount"]
+    buckets = {r["inputs"]["name"]: r for r in resources if r["type"] == "gcp:storage/bucket:Bucket"}
+    assert values["s3"]["bucket"] in buckets and "endpoint" not in values["s3"]
+    grants = [r["inputs"] for r in resources if r["type"] == "gcp:storage/bucketIAMMember:BucketIAMMember"
+              and r["inputs"]["bucket"] == values["s3"]["bucket"]]
+    assert [g["role"] for g in grants] == ["roles/storage.objectUser"]
+    assert grants[0]["member"] == f"serviceAccount:{sa['annotations']['iam.gke.io/gcp-service-account']}"
+    wi = [r["inputs"] for r in resources if r["type"] == "gcp:serviceaccount/iAMMember:IAMMember"
+          and r["inputs"]["member"].endswith(f"[strait-langfuse/{sa['name']}]")]
+    assert [w["role"] for w in wi] == ["roles/iam.workloadIdentityUser"]
     assert not [r for r in resources if r["type"] == "kubernetes:apps/v1:DaemonSet" and "nvidia" in r["name"]]

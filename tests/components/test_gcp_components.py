@@ -274,3 +274,16 @@ def test_expiring_prefixes_and_bad_expiry():
     assert (rules[-1].condition.age, rules[-1].condition.matches_prefixes) == (30, ["events/"])
     with pytest.raises(ValueError, match="expire_days needs non-empty prefixes"):
         lifecycle_rules({"": 3})
+
+
+def test_google_service_account_ids_are_valid_and_distinct():
+    import re
+
+    from components.gcp.storage import gsa_account_id
+    from strait.naming import s3_bucket_name
+
+    ids = {gsa_account_id(s3_bucket_name("strait", stack, "asia-southeast1", purpose), role)
+           for stack in ("phase1-sg-gke", "phase1-sg-gke-a", "phase1-sg-gke-b", "x" * 60)
+           for purpose, role in (("weights", "reader"), ("weights", "seeder"), ("langfuse", "rw"))}
+    assert len(ids) == 12
+    assert all(re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", i) for i in ids), ids
