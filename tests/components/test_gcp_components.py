@@ -287,3 +287,42 @@ def test_google_service_account_ids_are_valid_and_distinct():
            for purpose, role in (("weights", "reader"), ("weights", "seeder"), ("langfuse", "rw"))}
     assert len(ids) == 12
     assert all(re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", i) for i in ids), ids
+
+
+def test_platform_builder_with_spot_first_compute_class(monitor):
+    from components.context import StackContext
+    from components.gcp.platform import GcpPlatformArgs, GcpPoolSpec, build_gcp_platform
+    from strait.catalog import load_catalog
+
+    got = {}
+
+    @pulumi.runtime.test
+    def run():
+        ctx = StackContext(project="strait", stack="test", blueprint="phase1_mvp", cost_center="ml")
+        platform = build_gcp_platform(GcpPlatformArgs(
+            project=GCP_PROJECT, region="asia-southeast1", cluster_name="strait-test", kubernetes_version="1.35",
+            serving_namespace="strait-serving", seeder_image="python:3.12-slim", wait_image="gcloud:1",
+            pools={"l4-spot": GcpPoolSpec(machine_type="g2-standard-48", capacity="spot", max_nodes=2),
+                   "l4-od": GcpPoolSpec(machine_type="g2-standard-48", capacity="on_demand", max_nodes=2)},
+            models={"qwen32b": SeedSpec(hf_repo="Qwen/Qwen2.5-32B-Instruct-AWQ", revision="main", weights_gib=18.2)},
+            spot_fallback=True), ctx, load_catalog())
+        got["platform"] = platform
+        return platform.cluster_name
+
+    run()
+    p = got["platform"]
+    assert p.cloud == "gcp" and p.storage_class == "premium-rwo" and set(p.namespaces) == {"strait-serving"}
+    assert set(p.allows) == {"api_server_egress", "node_metrics_egress", "webhook_ingress"}
+    assert {k: (g.gpu_model, g.gpus_per_node, g.needs_device_plugin) for k, g in p.gpu_pools.items()} == {
+        "l4-spot": ("L4", 4, False), "l4-od": ("L4", 4, False)}
+    [cc] = of_type(monitor, "kubernetes:cloud.google.com/v1:ComputeClass")
+    assert cc.inputs["spec"]["priorities"] == [{"nodepools": ["gpu-l4-spot"]}, {"nodepools": ["gpu-l4-od"]}]
+    pools = {r.inputs["name"]: r.inputs for r in of_type(monitor, "gcp:container/nodePool:NodePool")}
+    assert pools["gpu-l4-spot"]["autoscaling"]["locationPolicy"] == "ANY"
+    assert pools["gpu-l4-od"]["autoscaling"]["locationPolicy"] == "BALANCED"
+    for name in ("gpu-l4-spot", "gpu-l4-od"):
+        assert pools[name]["nodeConfig"]["labels"][COMPUTE_CLASS_LABEL] == cc.inputs["metadata"]["name"]
+    # Every GCP resource names its provider; no device plugin and no Cluster Autoscaler release on GKE.
+    assert all("::gcp::" in r.provider for r in monitor.registrations if r.custom and r.type.startswith("gcp:"))
+    assert not of_type(monitor, "kubernetes:apps/v1:DaemonSet")
+    assert not [r for r in of_type(monitor, "kubernetes:helm.sh/v3:Release") if "autoscaler" in r.name]
