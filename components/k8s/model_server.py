@@ -83,6 +83,11 @@ class ServerPod:
     home: str = "/home/server"
     """Writable home (an emptyDir): caches go there under a read-only root."""
     health_path: str = "/health"
+    extra_volumes: Sequence[Mapping[str, object]] = ()
+    """Engine-specific volumes, e.g. a Secret an engine reads its API key from (SGLang has no env var for it).
+    Default: none."""
+    extra_mounts: Sequence[Mapping[str, object]] = ()
+    """Mounts of ``extra_volumes`` in the engine container. Default: none."""
 
 
 def _probe(path: str, period: int, failures: int, timeout: int) -> dict:
@@ -114,7 +119,7 @@ def pod_spec(p: ServerPod) -> dict:
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, {"name": "home", "mountPath": p.home},
-                         {"name": "tmp", "mountPath": "/tmp"}],
+                         {"name": "tmp", "mountPath": "/tmp"}, *(dict(m) for m in p.extra_mounts)],
     }
     init = []
     if p.weights is not None:
@@ -142,6 +147,7 @@ def pod_spec(p: ServerPod) -> dict:
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{shm_size_gib(p.tensor_parallel_size)}Gi"}},
             {"name": "home", "emptyDir": {"sizeLimit": "20Gi"}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "10Gi"}},
+            *(dict(v) for v in p.extra_volumes),
         ],
     }
 

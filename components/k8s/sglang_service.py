@@ -18,7 +18,7 @@ from components.platform import WeightSource
 from strait.gpu_labels import POOL_LABEL
 from strait.naming import child
 from strait.render.netpol import Allow, namespace_peer, pods_peer, prometheus_peer, tcp, workload_policy
-from strait.render.sglang import API_KEY_ENV, SglangSpec, render_sglang_args, spec_checksum
+from strait.render.sglang import SECRET_DIR, SECRET_FILE, SglangSpec, render_sglang_args, secret_config, spec_checksum
 from strait.tags import k8s_labels, selector_labels
 
 HOME = "/home/sglang"
@@ -32,7 +32,7 @@ class SglangServiceArgs:
     """Pinned lmsysorg/sglang image; its version must match the flags we render."""
     engine_version: str
     api_key: pulumi.Input[str]
-    """Secret. Reaches SGLang as ``--api-key $(SGLANG_API_KEY)``, expanded by the kubelet from the Secret."""
+    """Secret, alphanumeric. Reaches SGLang in a mounted Secret file read through ``--config``, never the argv."""
     pool: str
     gpu_model: str
     gpus_per_replica: int
@@ -51,10 +51,9 @@ class SglangServiceArgs:
     """Where the server may connect besides DNS and the weight source's needs. Default: nowhere else."""
 
 
-def engine_env(key_secret: str) -> list[dict]:
-    """SGLang's environment: the API key (for ``$(SGLANG_API_KEY)``), offline hub, caches under the home."""
+def engine_env() -> list[dict]:
+    """SGLang's environment: offline hub, caches under the writable home."""
     return [
-        {"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": key_secret, "key": API_KEY_ENV}}},
         # Weights come from the cache only: a hub download at start is a bug, so make it impossible.
         {"name": "HF_HUB_OFFLINE", "value": "1"},
         {"name": "USER", "value": "sglang"},
@@ -79,8 +78,9 @@ class SglangService(pulumi.ComponentResource):
         if args.weights is not None and args.spec.model_path != args.weights.uri:
             problems.append(f"spec.model_path {args.spec.model_path!r} is not the weight source's uri "
                             f"{args.weights.uri!r}")
-        if not args.spec.api_key_from_env:
-            problems.append("spec.api_key_from_env must be true: the server would run without an API key")
+        if args.spec.secret_config_path != f"{SECRET_DIR}/{SECRET_FILE}":
+            problems.append(f"spec.secret_config_path must be {SECRET_DIR}/{SECRET_FILE}, where the API key's Secret "
+                            "is mounted: the server would run without an API key")
         if problems:
             raise ValueError("; ".join(problems))
         o = pulumi.ResourceOptions(parent=self)
@@ -96,15 +96,18 @@ class SglangService(pulumi.ComponentResource):
                                        if w and w.service_account_annotations else {})}
         k8s.core.v1.ServiceAccount(child(name, "sa"), metadata=sa_meta, automount_service_account_token=False, opts=o)
         key_secret = f"{svc_name}-api-key"
-        k8s.core.v1.Secret(child(name, "api-key"), metadata=meta(key_secret), type="Opaque",
-                           string_data={API_KEY_ENV: pulumi.Output.secret(args.api_key)}, opts=o)
+        k8s.core.v1.Secret(child(name, "api-key"), metadata=meta(key_secret), type="Opaque", string_data={
+            SECRET_FILE: pulumi.Output.secret(pulumi.Output.from_input(args.api_key).apply(secret_config))}, opts=o)
 
         spec = args.spec
         pod = ServerPod(container="sglang", image=args.image, command=["sglang", "serve"],
-                        args=render_sglang_args(spec), env=engine_env(key_secret), port=spec.port, pool=args.pool,
+                        args=render_sglang_args(spec), env=engine_env(), port=spec.port, pool=args.pool,
                         gpu_model=args.gpu_model, gpus=args.gpus_per_replica, tensor_parallel_size=spec.tp_size,
                         sizing=args.sizing, shutdown_timeout_seconds=args.shutdown_timeout_seconds,
-                        service_account=sa_name, selector=sel, weights=w, home=HOME)
+                        service_account=sa_name, selector=sel, weights=w, home=HOME,
+                        # 0440 with the pod's fsGroup: the non-root engine reads it, nothing else is granted.
+                        extra_volumes=[{"name": "api-key", "secret": {"secretName": key_secret, "defaultMode": 0o440}}],
+                        extra_mounts=[{"name": "api-key", "mountPath": SECRET_DIR, "readOnly": True}])
         checksum = spec_checksum(spec, args.image, w.uri if w else None)
         deploy_opts = pulumi.ResourceOptions(parent=self, depends_on=list(w.ready) if w else None)
         k8s.apps.v1.Deployment(child(name, "deploy"), metadata=meta(svc_name), spec=deployment_spec(

@@ -12,9 +12,11 @@ field of that version (``sglang/srt/arg_groups/fields/*.py``):
   come straight from the cache with no node-local copy;
 * ``--enable-metrics`` (off by default) and ``--host 0.0.0.0`` (the default is 127.0.0.1).
 
-SGLang has no environment variable for its API key, only ``--api-key``. The argv carries the
-Kubernetes reference ``$(SGLANG_API_KEY)``, which the kubelet expands from the container's env (a
-Secret): the key is never in the manifest, the plan or Pulumi state. No shell is involved.
+SGLang has no environment variable for its API key, only ``--api-key``, and a key on the command line is
+visible in the pod spec and in ``ps``. So the argv names a YAML file instead, ``--config <path>``, which
+SGLang's ``prepare_server_args`` merges (``ConfigArgumentMerger`` turns each key into ``--<key>``); the
+file holds ``api_key: ...`` and is a Secret mounted read-only. The key is never in the argv, a manifest,
+the plan or Pulumi state.
 """
 from __future__ import annotations
 
@@ -23,9 +25,15 @@ import json
 from dataclasses import asdict, dataclass
 
 SGLANG_PORT = 8000
-API_KEY_ENV = "SGLANG_API_KEY"
-#: Kubernetes dependent-variable syntax: expanded by the kubelet, not by a shell.
-API_KEY_ARG = f"$({API_KEY_ENV})"
+#: Where the Secret holding ``api_key: <key>`` is mounted, and its file name.
+SECRET_DIR = "/etc/sglang"
+SECRET_FILE = "secret-args.yaml"
+
+
+def secret_config(api_key: str) -> str:
+    """The YAML ``--config`` file that carries the API key. A JSON string is a YAML double-quoted scalar, so any
+    key reads back exactly (tests/render/test_sglang_parser.py loads it with SGLang's own merger)."""
+    return f"api-key: {json.dumps(api_key)}\n"  # the merger turns each key into `--<key>` verbatim
 
 #: Stack ``kv_cache_dtype`` -> SGLang's spelling.
 KV_CACHE_DTYPE = {"auto": "auto", "fp8": "fp8_e4m3"}
@@ -55,8 +63,8 @@ class SglangSpec:
     tool_call_parser: str | None = None
     reasoning_parser: str | None = None
     chat_template: str | None = None
-    api_key_from_env: bool = True
-    """Render ``--api-key $(SGLANG_API_KEY)``. False: no key (tests only)."""
+    secret_config_path: str | None = f"{SECRET_DIR}/{SECRET_FILE}"
+    """``--config`` file with the API key (a mounted Secret). None: no key (tests only)."""
     port: int = SGLANG_PORT
 
 
@@ -88,8 +96,8 @@ def render_sglang_args(spec: SglangSpec) -> list[str]:
         args += ["--reasoning-parser", spec.reasoning_parser]
     if spec.chat_template:
         args += ["--chat-template", spec.chat_template]
-    if spec.api_key_from_env:
-        args += ["--api-key", API_KEY_ARG]
+    if spec.secret_config_path:
+        args += ["--config", spec.secret_config_path]
     return args
 
 

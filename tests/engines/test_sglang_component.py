@@ -15,7 +15,7 @@ from tests.helpers import by_name, of_type
 URI = "s3://bucket/models/Qwen/Qwen2.5-32B-Instruct-AWQ/main"
 SPEC = SglangSpec(model_path=URI, served_model_name="qwen32b", context_length=16384, tp_size=4,
                   tool_call_parser="qwen25")
-API_KEY = "plain-text-sglang-key-that-must-not-leak"
+API_KEY = "plaintextsglangkeythatmustnotleak"
 WEIGHTS = WeightSource(uri=URI, service_account="weights-reader", service_account_annotations={},
                        wait_container={"name": "wait-for-weights", "image": "aws-cli:2",
                                        "command": ["aws", "s3api", "head-object"], "args": ["--bucket", "bucket"]},
@@ -59,15 +59,14 @@ def test_children_and_the_shared_pod(monitor):
     assert pod["terminationGracePeriodSeconds"] > 60
 
 
-def test_api_key_reaches_sglang_through_the_kubelet_never_in_plain_text(monitor):
+def test_api_key_reaches_sglang_in_a_mounted_secret_never_in_the_argv(monitor):
     objs = _build(monitor)
-    assert objs["Secret"].inputs["stringData"]["SGLANG_API_KEY"] == SECRET_MASK
-    c = objs["Deployment"].inputs["spec"]["template"]["spec"]["containers"][0]
-    assert c["args"][c["args"].index("--api-key") + 1] == "$(SGLANG_API_KEY)"
-    key_env = next(e for e in c["env"] if e["name"] == "SGLANG_API_KEY")
-    assert key_env["valueFrom"]["secretKeyRef"] == {"name": "qwen32b-api-key", "key": "SGLANG_API_KEY"}
-    # $(VAR) expands only from variables defined earlier in the list: the key's comes first.
-    assert c["env"][0]["name"] == "SGLANG_API_KEY"
+    assert objs["Secret"].inputs["stringData"]["secret-args.yaml"] == SECRET_MASK
+    pod = objs["Deployment"].inputs["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert "--api-key" not in c["args"] and c["args"][c["args"].index("--config") + 1] == "/etc/sglang/secret-args.yaml"
+    assert {"name": "api-key", "mountPath": "/etc/sglang", "readOnly": True} in c["volumeMounts"]
+    assert {"name": "api-key", "secret": {"secretName": "qwen32b-api-key", "defaultMode": 0o440}} in pod["volumes"]
     assert API_KEY not in repr([r.inputs for r in monitor.registrations])
 
 

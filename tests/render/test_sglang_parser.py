@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from strait.catalog import load_catalog
 from strait.engines import ServingFeatures, resolve_features
-from strait.render.sglang import SglangSpec, parse_sglang_command, render_sglang_args, render_sglang_command
+from strait.render.sglang import (SECRET_DIR, SECRET_FILE, SglangSpec, parse_sglang_command, render_sglang_args,
+                                  render_sglang_command, secret_config)
 from tests.conftest import STACKS
 from tests.engines.registries import registry
-from tests.render.test_vllm_parser import judge
+from tests.render.test_vllm_parser import judge as _judge
+
+#: The API key's --config file is a Secret mounted in the pod; the judge reads a stand-in with a test key.
+_STAND_IN = Path(tempfile.mkdtemp(prefix="strait-sglang-")) / SECRET_FILE
+_STAND_IN.write_text(secret_config('judge key: "x" #1'))
+
+
+def judge(items: list[dict]) -> dict[str, dict]:
+    mounted = f"{SECRET_DIR}/{SECRET_FILE}"
+    return _judge([{**it, "argv": [str(_STAND_IN) if a == mounted else a for a in it["argv"]]} for it in items])
 
 CAT = load_catalog()
 VARIANTS = {
@@ -20,7 +32,7 @@ VARIANTS = {
                                         kv_cache_dtype="fp8", quantization="awq", chunked_prefill_size=-1,
                                         enable_radix_cache=False, mem_fraction_static=0.9, max_running_requests=256),
     "local-no-key": SglangSpec(model_path="/models/q", served_model_name="q", context_length=4096, load_format=None,
-                               api_key_from_env=False, chunked_prefill_size=4096),
+                               secret_config_path=None, chunked_prefill_size=4096),
 }
 for _key, _arch in sorted(CAT.models.items()):
     _f = resolve_features(_arch, "sglang", tool_calling=None, reasoning=None)
@@ -71,7 +83,8 @@ def test_render_parse_round_trip():
     spec = VARIANTS["tp8-fp8kv-awq-nochunk"]
     model, flags = parse_sglang_command(render_sglang_command(spec))
     assert model == "gs://b/m" and flags["tp-size"] == "8" and flags["context-length"] == "131072"
-    assert flags["disable-radix-cache"] == "true" and flags["api-key"] == "$(SGLANG_API_KEY)"
+    assert flags["disable-radix-cache"] == "true" and flags["config"] == f"{SECRET_DIR}/{SECRET_FILE}"
+    assert "api-key" not in flags
     assert parse_sglang_command(["vllm", "serve", "m"]) is None
     assert parse_sglang_command(["python", "-m", "sglang.launch_server", "--model-path", "x"])[0] == "x"
 
@@ -81,5 +94,8 @@ def test_no_secret_and_no_duplicate_flag(spec):
     args = render_sglang_args(spec)
     flags = [a for a in args if a.startswith("--")]
     assert len(flags) == len(set(flags))
-    if "--api-key" in args:
-        assert args[args.index("--api-key") + 1] == "$(SGLANG_API_KEY)"
+    assert "--api-key" not in args  # a key on the command line shows in the pod spec and in ps
+    import yaml
+
+    for key in ("abc123", 'with: "quotes" # and a hash', "ünï"):
+        assert yaml.safe_load(secret_config(key)) == {"api-key": key}
