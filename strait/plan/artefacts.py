@@ -49,9 +49,11 @@ def manifest_path(m: dict[str, Any]) -> str:
     return f"{ns}/{m['kind'].lower()}-{m['metadata'].get('name', 'unnamed')}.yaml"
 
 
-def litellm_files(plan: PlanResult) -> dict[str, str]:
-    """The gateway's mounted files (config.yaml, the routing hook and its rules), as the proxy sees them."""
-    for m in manifests(plan):
+def litellm_files(plan: PlanResult, objects: list[dict[str, Any]] | None = None) -> dict[str, str]:
+    """The gateway's mounted files (config.yaml, the routing hook and its rules), as the proxy sees them.
+
+    ``objects``: the plan's manifests when the caller has them already. Default: built from ``plan``."""
+    for m in (manifests(plan) if objects is None else objects):
         if m["kind"] == "ConfigMap" and "config.yaml" in (m.get("data") or {}) and \
                 m["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "litellm":
             return dict(m["data"])
@@ -81,12 +83,17 @@ def _write_artefacts(plan: PlanResult, out_dir: Path) -> dict[str, Path]:
     if mdir.exists():
         for old in sorted(mdir.rglob("*.yaml")):
             old.unlink()
-    for m in manifests(plan):
+    objects = manifests(plan)
+    made: set[Path] = set()
+    for m in objects:
         p = mdir / manifest_path(m)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(dump_manifest(m))
+        if p.parent not in made:  # once per folder: at 2,000 resources mkdir per file cost more than the YAML
+            p.parent.mkdir(parents=True, exist_ok=True)
+            made.add(p.parent)
+        with open(p, "w", encoding="utf-8") as f:
+            f.write(dump_manifest(m))
     written["manifests"] = mdir
-    files = litellm_files(plan)
+    files = litellm_files(plan, objects)
     if files:
         ldir = out_dir / "litellm"
         ldir.mkdir(parents=True, exist_ok=True)
@@ -99,8 +106,9 @@ def _write_artefacts(plan: PlanResult, out_dir: Path) -> dict[str, Path]:
 def find_leaks(out_dir: Path, secrets: list[str]) -> list[str]:
     """Files under ``out_dir`` containing any of ``secrets`` in plain text."""
     leaks = []
+    needles = [s.encode() for s in secrets if s]
     for p in sorted(out_dir.rglob("*")):
         if p.is_file():
-            text = p.read_text(errors="replace")
-            leaks += [f"{p.relative_to(out_dir)}" for s in secrets if s and s in text]
+            data = p.read_bytes()
+            leaks += [f"{p.relative_to(out_dir)}" for s in needles if s in data]
     return leaks
