@@ -97,8 +97,11 @@ def test_invalid_policy_config_exits_2(tmp_path):
 
 
 def test_policy_config_can_make_an_advisory_policy_mandatory(tmp_path):
+    # phase1-sg accepts strait-gpu-price-fresh as an advisory (strait:accepted_advisories); made mandatory, the
+    # acceptance no longer applies and the plan fails.
     strict = tmp_path / "policy.json"
-    strict.write_text(json.dumps({"strait-kv-cache-concurrency": "mandatory"}))
+    strict.write_text(json.dumps({"strait-gpu-price-fresh": "mandatory"}))
     proc = run_cli("plan", "--stack", "phase1-sg", "--out", str(tmp_path / "out"), "--policy-config", str(strict))
     assert proc.returncode == 1
-    assert "[mandatory] strait-kv-cache-concurrency" in proc.stdout
+    assert "[mandatory] strait-gpu-price-fresh" in proc.stdout
+    assert "[advisory, accepted] strait-gpu-price-fresh" not in proc.stdout
