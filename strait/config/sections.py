@@ -10,7 +10,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_core.core_schema import ValidationInfo
 
 
@@ -374,6 +374,108 @@ class AutoscalerConfig(StrictModel):
         10, ge=1, le=1440, description="Minutes a node must be unneeded before it is removed; GPU nodes take minutes "
         "to boot and load weights, so keep it above a short lull. Default: 10.")
 
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class BusinessHoursConfig(StrictModel):
+    """When the stack's users are at work, in the stack's own time zone: the cron floor's window. KEDA opens it
+    ahead of `start` by the cold start plus node_provision_seconds (docs/autoscaling.md#keda)."""
+
+    timezone: str = Field(description="IANA time zone of the users, e.g. Asia/Jakarta, Asia/Singapore, Asia/Bangkok. "
+                          "Required: the cron trigger runs in it, with its own daylight-saving rules.")
+    start: str = Field("09:00", description="When the peak starts, HH:MM (24 h). Default: 09:00.")
+    end: str = Field("18:00", description="When it ends, HH:MM, later the same day. Default: 18:00.")
+    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1, max_length=7,
+                                description="Business days. Default: mon to fri.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from strait.render.keda import timezone_problem
+
+        problem = timezone_problem(v)
+        if problem:
+            raise ValueError(f"{problem}; KEDA's cron trigger could not load it and would never fire || use a name "
+                             "from the tz database such as Asia/Jakarta, Asia/Singapore, Asia/Bangkok or UTC")
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not isinstance(v, str) or not re.match(_HHMM, v):
+            raise ValueError("not a time of day || write it as 24-hour HH:MM, e.g. 09:00 or 18:30")
+        return v
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("lists a day twice || name each business day once")
+        return v
+
+    @model_validator(mode="after")
+    def _window(self) -> "BusinessHoursConfig":
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} is not after start {self.start}; windows across midnight are not "
+                             "supported || set end later than start on the same day")
+        return self
+
+
+class ModelAutoscalingConfig(StrictModel):
+    """Queue-depth autoscaling of one model server (a KEDA ScaledObject): the engine's own waiting-queue metric,
+    a business-hours floor and a warm standby."""
+
+    min_replicas: int = Field(1, ge=1, le=64, description="Warm standby: replicas kept at every hour. At least 1, "
+                              "since a cold start takes minutes. Default: 1.")
+    max_replicas: int = Field(ge=1, le=64, description="Most replicas; each takes one node of the model's pool, so "
+                              "the pool's max_size must hold them, and the spend cap prices them.")
+    queue_per_replica: float = Field(
+        4, gt=0, le=1000, description="Waiting requests per replica before another is added (the Prometheus "
+        "trigger's threshold; KEDA's HPA divides the total queue by it). Default: 4.")
+    business_hours_replicas: int | None = Field(
+        None, ge=1, le=64, description="Replicas held through business hours (the cron floor). Default: "
+        "min_replicas + 1 (at most max_replicas) when the section sets business_hours, else no floor.")
+    scale_down_stabilization_seconds: int = Field(
+        600, ge=300, le=3600, description="The HPA scales down only to the highest replica count recommended in "
+        "this window. At least 300 s. Default: 600.")
+    polling_interval_seconds: int = Field(15, ge=5, le=300, description="How often KEDA reads the queue. Default: 15.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ModelAutoscalingConfig":
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas {self.max_replicas} is below min_replicas {self.min_replicas} || raise "
+                             "max_replicas or lower min_replicas")
+        floor = self.business_hours_replicas
+        if floor is not None and not self.min_replicas <= floor <= self.max_replicas:
+            raise ValueError(f"business_hours_replicas {floor} is outside min_replicas {self.min_replicas} .. "
+                             f"max_replicas {self.max_replicas} || set it between the two")
+        return self
+
+
+class QueueAutoscalingConfig(StrictModel):
+    """KEDA autoscaling of model servers on their queue depth, with a cron floor in business hours and a warm
+    standby (docs/autoscaling.md#keda). GPU nodes follow the pods through the cloud's node autoscaler."""
+
+    models: dict[Name, ModelAutoscalingConfig] = Field(
+        min_length=1, description="Autoscaled models, keyed by the stack's model key. A model not listed keeps its "
+        "fixed replicas.")
+    business_hours: BusinessHoursConfig | None = Field(
+        None, description="The stack's business hours. Default: none, no cron floor.")
+    node_provision_seconds: int = Field(
+        600, ge=0, le=3600, description="Seconds a new GPU node takes to join the cluster and pull the engine image; "
+        "the cron window opens this much plus the model's cold start (its startup budget) plus a minute ahead of "
+        "business hours. Default: 600.")
+
+    @model_validator(mode="after")
+    def _floor_needs_hours(self) -> "QueueAutoscalingConfig":
+        lonely = sorted(k for k, m in self.models.items() if m.business_hours_replicas is not None)
+        if lonely and self.business_hours is None:
+            raise ValueError(f"models {', '.join(lonely)} set business_hours_replicas but there are no business_hours "
+                             "|| add business_hours (timezone, start, end, days) or remove business_hours_replicas")
+        return self
 
 # --- value checks shared by the sections ------------------------------------------------------------
 _REF_CHARS = re.compile(r"[^A-Za-z0-9._/-]")
