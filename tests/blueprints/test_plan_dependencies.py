@@ -44,8 +44,6 @@ def test_no_record_spells_out_a_whole_component(planned, stack):
                 assert not (exp & deps), r["name"]
 
 
-@pytest.mark.xfail(strict=True, reason="the blueprint does not yet pass WeightSource.ready (the model's seed Job) "
-                   "to the model server's Deployment: issue 8's cloud-neutral core change (components/platform.py)")
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_model_server_deployment_waits_for_its_own_seed_job(planned, stack):
     """The weights must be in the cache before vLLM starts: the engine must order the seed Job first."""
