@@ -21,6 +21,7 @@ from strait import sizing
 from strait.catalog import PRICE_MAX_AGE_DAYS, Catalog
 from strait.config.checks import startup_budget_seconds
 from strait.cost import HOURS_PER_MONTH, worst_price
+from strait.render.keda import cron_problem, timezone_problem
 
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -98,12 +99,23 @@ class PoolCost:
     unknown_types: tuple[str, ...]
     price_as_of: dt.date | None
     price_source: str | None
+    autoscaled_nodes: int = 0
+    """Nodes the pool's KEDA-scaled servers reach at their maxReplicaCount (plus its fixed servers); 0 when
+    nothing on it is autoscaled."""
+
+    @property
+    def worst_nodes(self) -> int:
+        """Nodes priced in the worst case: the pool's max size, or more when its autoscaled servers' maximum
+        needs more (then strait-keda-max-within-pool also fails)."""
+        return max(self.max_nodes, self.autoscaled_nodes)
 
     def monthly(self, nodes: int, hours: float = HOURS_PER_MONTH) -> float | None:
         return None if self.hourly_usd is None else round(self.hourly_usd * nodes * hours, 2)
 
 
 def pool_costs(resources: Iterable[v.Res], cat: Catalog) -> list[PoolCost]:
+    resources = list(resources)
+    scaled = {d.pool.res.urn: d for d in autoscaled_demand(resources, cat)}
     out = []
     for res in resources:
         pool = v.node_pool(res)
@@ -115,7 +127,8 @@ def pool_costs(resources: Iterable[v.Res], cat: Catalog) -> list[PoolCost]:
             urn=res.urn, name=res.name, instance_types=pool.instance_types, capacity=pool.capacity,
             desired=pool.desired_size, max_nodes=pool.max_size, gpu=is_gpu,
             hourly_usd=price, unknown_types=unknown,
-            price_as_of=offer.price.as_of if offer else None, price_source=offer.price.source if offer else None))
+            price_as_of=offer.price.as_of if offer else None, price_source=offer.price.source if offer else None,
+            autoscaled_nodes=scaled[res.urn].nodes if res.urn in scaled else 0))
     return out
 
 
@@ -123,7 +136,7 @@ def gpu_spend_totals(resources: Iterable[v.Res], cat: Catalog, hours: float = HO
     """Worst-case (max nodes) and expected (desired nodes) monthly GPU spend; unknown prices listed, never 0."""
     pools = [p for p in pool_costs(resources, cat) if p.gpu]
     known = [p for p in pools if p.hourly_usd is not None]
-    return {"worst_monthly_usd": round(sum(p.monthly(p.max_nodes, hours) for p in known), 2),
+    return {"worst_monthly_usd": round(sum(p.monthly(p.worst_nodes, hours) for p in known), 2),
             "expected_monthly_usd": round(sum(p.monthly(p.desired, hours) for p in known), 2),
             "pools": pools, "unknown": [p for p in pools if p.hourly_usd is None]}
 
@@ -141,8 +154,11 @@ def check_gpu_spend(resources: list[v.Res], cfg: Mapping[str, Any], ctx: Ctx) ->
         return out
     worst, expected = spend["worst_monthly_usd"], spend["expected_monthly_usd"]
     if worst > budget:
-        detail = "; ".join(f"{p.name}: {p.max_nodes} x {'/'.join(p.instance_types)} x ${p.hourly_usd:.3f}/h x {hours:g} h"
-                           f" = ${p.monthly(p.max_nodes, hours):,.0f}" for p in spend["pools"] if p.hourly_usd is not None)
+        detail = "; ".join(f"{p.name}: {p.worst_nodes} x {'/'.join(p.instance_types)} x ${p.hourly_usd:.3f}/h x {hours:g} h"
+                           f" = ${p.monthly(p.worst_nodes, hours):,.0f}"
+                           + (f" (autoscaled servers' maxReplicaCount needs {p.autoscaled_nodes} nodes)"
+                              if p.autoscaled_nodes else "")
+                           for p in spend["pools"] if p.hourly_usd is not None)
         out.append((f"worst-case GPU spend ${worst:,.0f}/month (every pool at max size) exceeds the budget "
                     f"${budget:,.0f}/month; expected at desired size ${expected:,.0f}/month. {detail}. Lower max_size, "
                     "use spot capacity, or raise strait:monthly_budget_usd.", None))
@@ -419,6 +435,131 @@ def check_api_endpoint_public(res: v.Res, cfg: Mapping[str, Any], ctx: Ctx) -> l
             "endpoint (then run pulumi from inside the VPC or over a VPN)"]
 
 
+# --- KEDA autoscaling -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScaledServer:
+    scaled: v.ScaledObjectView | None
+    """None for a server on the pool with fixed replicas."""
+    workload: v.Workload
+    replicas: int
+    """maxReplicaCount for an autoscaled server, spec.replicas for a fixed one."""
+    per_node: int
+    """Replicas one node of the pool holds (its GPUs / the pod's, and 1 under a hostname anti-affinity)."""
+
+    @property
+    def nodes(self) -> int:
+        return -(-self.replicas // self.per_node) if self.per_node else 0
+
+
+@dataclass(frozen=True)
+class PoolDemand:
+    pool: v.NodePool
+    servers: tuple[ScaledServer, ...]
+
+    @property
+    def nodes(self) -> int:
+        return sum(s.nodes for s in self.servers)
+
+    def detail(self) -> str:
+        return ", ".join(f"{s.workload.res.name}: {s.replicas} {'max ' if s.scaled else 'fixed '}replicas / "
+                         f"{s.per_node} per node = {s.nodes} nodes" for s in self.servers)
+
+
+def _per_node(wl: v.Workload, pool: v.NodePool, cat: Catalog) -> int:
+    gpus = v.pod_gpus(wl)
+    node_gpus = [cat.instance_types[t].gpu_count for t in pool.instance_types if t in cat.instance_types]
+    fit = (min(node_gpus) // gpus) if (gpus and node_gpus) else 1
+    return min(fit, 1) if v.one_per_node(wl) else fit
+
+
+def _pool_of(wl: v.Workload, pools: list[v.NodePool]) -> v.NodePool | None:
+    name = wl.node_selector.get(v.POOL_LABEL)
+    return next((p for p in pools if name and p.labels.get(v.POOL_LABEL) == name), None)
+
+
+def autoscaled_demand(resources: list[v.Res], cat: Catalog) -> list[PoolDemand]:
+    """Per GPU pool with at least one KEDA-scaled server: every server on it at its most (autoscaled ones at
+    maxReplicaCount, the others at their fixed replicas), in nodes."""
+    pools = [p for p in (v.node_pool(r) for r in resources) if p is not None]
+    scaled: dict[tuple[str, str], v.ScaledObjectView] = {}
+    for r in resources:
+        so = v.scaled_object(r)
+        if so is not None and so.target_kind == "Deployment":
+            scaled[(so.namespace, so.target_name)] = so
+    by_pool: dict[str, list[ScaledServer]] = {}
+    for r in resources:
+        wl = v.workload(r)
+        if wl is None or not wl.long_running:
+            continue
+        pool = _pool_of(wl, pools)
+        if pool is None:
+            continue
+        so = scaled.get((wl.namespace, (r.props.get("metadata") or {}).get("name")))
+        by_pool.setdefault(pool.res.urn, []).append(ScaledServer(
+            scaled=so, workload=wl, replicas=so.max_replicas if so else wl.replicas, per_node=_per_node(wl, pool, cat)))
+    out = []
+    for p in pools:
+        servers = by_pool.get(p.res.urn, [])
+        if any(s.scaled for s in servers):
+            out.append(PoolDemand(pool=p, servers=tuple(sorted(servers, key=lambda s: s.workload.res.name))))
+    return out
+
+
+def check_keda_max_within_pool(resources: list[v.Res], cfg: Mapping[str, Any], ctx: Ctx) -> list[tuple[str, str | None]]:
+    out: list[tuple[str, str | None]] = []
+    for r in resources:
+        so = v.scaled_object(r)
+        if so is not None and so.target_kind == "Deployment" and v.deployment_named(resources, so.namespace,
+                                                                                   so.target_name) is None:
+            out.append((f"ScaledObject {so.namespace}/{so.name} scales Deployment {so.target_name}, which this stack "
+                        "does not create; KEDA would report it not found. Point scaleTargetRef at the model server's "
+                        "Deployment.", r.urn))
+    for d in autoscaled_demand(resources, ctx.catalog):
+        pool = d.pool
+        for s in d.servers:
+            if s.scaled is None:
+                continue
+            if s.per_node == 0:
+                out.append((f"ScaledObject {s.scaled.namespace}/{s.scaled.name}: a pod of {s.workload.res.name} needs "
+                            f"{v.pod_gpus(s.workload)} GPUs but a node of pool {pool.res.name} has fewer; no replica "
+                            "can ever schedule. Use a pool with more GPUs per node or less tensor parallelism.",
+                            s.scaled.res.urn))
+            elif s.nodes > pool.max_size:
+                out.append((f"ScaledObject {s.scaled.namespace}/{s.scaled.name}: maxReplicaCount {s.replicas} needs "
+                            f"{s.nodes} nodes ({s.per_node} replica(s) per node) but pool {pool.res.name} has at most "
+                            f"{pool.max_size}; the replicas beyond it stay Pending while the queue grows. Lower "
+                            f"max_replicas to {pool.max_size * s.per_node} or raise the pool's max_size to {s.nodes}.",
+                            s.scaled.res.urn))
+        if d.nodes > pool.max_size and all(s.nodes <= pool.max_size for s in d.servers):
+            out.append((f"GPU pool {pool.res.name}: its servers together need {d.nodes} nodes at their maximum "
+                        f"({d.detail()}) but the pool has at most {pool.max_size}. Lower their max_replicas or raise "
+                        "the pool's max_size.", pool.res.urn))
+    return out
+
+
+def check_keda_cron(res: v.Res, cfg: Mapping[str, Any], ctx: Ctx) -> list[str]:
+    so = v.scaled_object(res)
+    if so is None:
+        return []
+    out = []
+    for t in so.cron:
+        where = f"cron trigger {t.start!r}-{t.end!r}"
+        tz = timezone_problem(t.timezone)
+        if tz:
+            out.append(f"{where}: timezone {t.timezone!r} is {tz}; KEDA cannot load it, so the window never opens "
+                       "and the business-hours floor never comes. Use an IANA name such as Asia/Jakarta")
+        for key in ("start", "end"):
+            problem = cron_problem(getattr(t, key))
+            if problem:
+                out.append(f"{where}: {key} {getattr(t, key)!r} {problem}; KEDA refuses the trigger")
+        if t.start == t.end:
+            out.append(f"{where}: start and end are the same schedule; KEDA refuses the trigger")
+        if not 1 <= t.desired_replicas <= so.max_replicas:
+            out.append(f"{where}: desiredReplicas {t.desired_replicas} must lie between 1 and maxReplicaCount "
+                       f"{so.max_replicas}")
+    return out
+
+
 # --- the registry ---------------------------------------------------------------------------
 _WORKLOADS = frozenset(v.POD_TEMPLATE_KINDS)
 RULES: tuple[Rule, ...] = (
@@ -511,6 +652,20 @@ RULES: tuple[Rule, ...] = (
                                   "description": "Narrowest allowed public range: a CIDR with a shorter prefix (more "
                                                  "addresses, 0.0.0.0/0 above all) is reported. Default: 16."}}},
         remediation="Set strait:cluster.api_public_cidrs to your office or CI egress ranges, or to [] (private)."),
+    Rule(
+        name="strait-keda-max-within-pool",
+        description="Every KEDA ScaledObject scales a Deployment the stack creates, and its maxReplicaCount fits its "
+                    "GPU pool's max size (replicas per node from the node's GPUs and the pod's anti-affinity), alone "
+                    "and together with the pool's other servers.",
+        severity="high", enforcement="mandatory", scope="stack", check=check_keda_max_within_pool,
+        remediation="Lower the model's autoscaling max_replicas, or raise its pool's max_size."),
+    Rule(
+        name="strait-keda-cron-window-valid",
+        description="Every KEDA cron trigger names an IANA time zone that exists, five-field schedules KEDA parses, "
+                    "distinct start and end, and desiredReplicas within the ScaledObject's bounds.",
+        severity="high", enforcement="mandatory", scope="resource", check=check_keda_cron,
+        resource_types=frozenset({v.SCALED_OBJECT}),
+        remediation="Set business_hours.timezone to a tz database name (Asia/Jakarta) and HH:MM start/end."),
     Rule(
         name="strait-no-plaintext-secrets",
         description="No credentials in plain text in container env, args or ConfigMaps.",

@@ -420,3 +420,75 @@ def config_map_data(res: Res) -> dict[str, str]:
     if res.type != CONFIG_MAP:
         return {}
     return {k: str(v) for k, v in (res.props.get("data") or {}).items()}
+
+
+# --- KEDA ScaledObjects ---------------------------------------------------------------------------
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+@dataclass(frozen=True)
+class CronTrigger:
+    timezone: str
+    start: str
+    end: str
+    desired_replicas: int
+
+
+@dataclass(frozen=True)
+class ScaledObjectView:
+    """A KEDA ScaledObject: what it scales, between which bounds, and its cron windows."""
+
+    res: Res
+    namespace: str
+    name: str
+    target_kind: str
+    target_name: str
+    min_replicas: int
+    max_replicas: int
+    cron: tuple[CronTrigger, ...]
+    trigger_types: tuple[str, ...]
+
+
+def scaled_object(res: Res) -> ScaledObjectView | None:
+    """KEDA's defaults where a field is unset: minReplicaCount 0, maxReplicaCount 100, kind Deployment."""
+    if res.type != SCALED_OBJECT:
+        return None
+    meta = res.props.get("metadata") or {}
+    spec = res.props.get("spec") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    triggers = [t for t in spec.get("triggers") or [] if isinstance(t, Mapping)]
+    cron = tuple(CronTrigger(timezone=str((t.get("metadata") or {}).get("timezone", "")),
+                             start=str((t.get("metadata") or {}).get("start", "")),
+                             end=str((t.get("metadata") or {}).get("end", "")),
+                             desired_replicas=_int((t.get("metadata") or {}).get("desiredReplicas")))
+                 for t in triggers if t.get("type") == "cron")
+    return ScaledObjectView(res=res, namespace=meta.get("namespace") or "default", name=meta.get("name") or res.name,
+                            target_kind=ref.get("kind") or "Deployment", target_name=ref.get("name") or "",
+                            min_replicas=_int(spec.get("minReplicaCount"), 0),
+                            max_replicas=_int(spec.get("maxReplicaCount"), 100), cron=cron,
+                            trigger_types=tuple(str(t.get("type")) for t in triggers))
+
+
+def deployment_named(resources: Iterable[Res], namespace: str, name: str) -> Workload | None:
+    for r in resources:
+        if r.type == DEPLOYMENT:
+            meta = r.props.get("metadata") or {}
+            if (meta.get("namespace") or "default") == namespace and meta.get("name") == name:
+                return workload(r)
+    return None
+
+
+def one_per_node(wl: Workload) -> bool:
+    """True when a required pod anti-affinity on the node's hostname keeps the pod's own replicas apart."""
+    terms = (((wl.pod.get("affinity") or {}).get("podAntiAffinity") or {})
+             .get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+    for t in terms:
+        sel = (t.get("labelSelector") or {}).get("matchLabels") or {}
+        if t.get("topologyKey") == "kubernetes.io/hostname" and sel and all(wl.labels.get(k) == v for k, v in sel.items()):
+            return True
+    return False
+
+
+def pod_gpus(wl: Workload) -> int:
+    return sum(max(gpu_request(c)) for c in wl.containers)

@@ -5,6 +5,7 @@ import pytest
 
 from policies import harness
 from policies.rules import BY_NAME, RULES
+from tests.autoscaling.policy_cases import KEDA_CASES
 from tests.policies.builders import config_map, deployment, eks_cluster, node_group, pdb, vllm_args
 
 GOOD = [node_group(), deployment(), pdb(max_unavailable=1.0)]
@@ -150,6 +151,7 @@ CASES = {
                                                            {}, [["credential-shaped value"]]),
 }
 
+CASES |= KEDA_CASES  # KEDA's rules and autoscaled spend: tests/autoscaling/policy_cases.py
 
 def _run(rule_name, resources, overrides, ctx):
     rule = BY_NAME[rule_name]
