@@ -189,3 +189,24 @@ def network_policies(plan_dir: Path) -> list[dict]:
 
 def _all_crds(chart) -> list[str]:
     return [c["data"] for c in chart.crds]
+
+
+def strict_schema(schema: dict) -> dict:
+    """A CRD's openAPIV3Schema that, like the API server's strict field validation, rejects unknown fields:
+    every object that lists its properties and neither preserves unknown fields nor declares
+    additionalProperties gets ``additionalProperties: false``. ``apiVersion``, ``kind`` and ``metadata`` are
+    always allowed at the top (the API server validates them itself)."""
+    def walk(node, top=False):
+        if isinstance(node, list):
+            return [walk(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: walk(v) for k, v in node.items()}
+        if ("properties" in out and "additionalProperties" not in out
+                and not out.get("x-kubernetes-preserve-unknown-fields")):
+            out["additionalProperties"] = False
+            if top:
+                out["properties"] = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                     "metadata": {"type": "object"}, **out["properties"]}
+        return out
+    return walk(schema, top=True)

@@ -6,7 +6,8 @@ sources at (or next to) the pinned version. What Helm renders is then judged by:
 
 * the chart's own values.schema.json, where it has one (Helm's validate_schema, sub-charts included);
 * kubernetes-validate, strict, at the stack's Kubernetes version, for built-in kinds; custom resources
-  against the CRDs the charts themselves ship (jsonschema over openAPIV3Schema);
+  against the CRDs the charts themselves ship (jsonschema over openAPIV3Schema, unknown fields rejected as the
+  API server's strict field validation does);
 * Checkov, with the repository's .checkov.yaml and the per-object exceptions in checkov-exceptions.yaml
   (each with its reason; an exception that no longer matches a failure fails too).
 
@@ -124,7 +125,7 @@ def test_rendered_objects_validate_strictly(rendered, crd_schemas, stack, key):
             errors.append(f"{where}: no schema for {obj['apiVersion']} {obj['kind']} (neither Kubernetes {version} "
                           "nor any CRD the charts ship)")
             continue
-        for e in jsonschema.Draft7Validator(schema).iter_errors(obj):
+        for e in jsonschema.Draft7Validator(hr.strict_schema(schema)).iter_errors(obj):
             errors.append(f"{where}: {e.message} at {list(e.absolute_path)}")
     assert errors == [], "\n".join(errors)
 
