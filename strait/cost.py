@@ -5,9 +5,11 @@ source and date of the price. A price the catalog does not have is reported as u
 
 ``cost.json`` (``CostEstimate.as_json``) groups components by resource like Infracost's JSON
 (``resources[].costComponents[]``), adds totals, and a serving section: dollars per million output
-tokens per model server, from the KV planner's batch and a memory-bandwidth-bound decode model
-(``strait.sizing.decode_throughput``) at an assumed utilisation. ``diff()`` compares two cost.json
-documents for ``strait plan --compare-to``.
+tokens per model server at a prompt/response mix (default 500 in, 200 out), from the KV planner's batch and a
+memory/compute roofline (``strait.sizing.serving_throughput``, calibrated on published vLLM runs), at an
+assumed utilisation; beside it the commercial tier's list price for the same mix
+(``strait/catalog/data/provider_prices.yaml``), so the break-even is visible. ``diff()`` compares two
+cost.json documents for ``strait plan --compare-to``.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any, Iterable
 from policies import views as v
 from strait import sizing
 from strait.catalog import Catalog
+from strait.catalog.schema import ProviderPrice
 from strait.gpu_labels import POOL_LABEL
 
 HOURS_PER_MONTH = 730
@@ -27,6 +30,9 @@ COST_FORMAT = "strait-cost/1"
 DEFAULT_UTILISATION = 0.5
 #: Assumed prompt + output tokens per sequence when estimating the decode batch.
 DEFAULT_AVG_CONTEXT_TOKENS = 2048
+#: The request mix $/M tokens is quoted at (the seeds' 500 prompt / 200 output tokens).
+DEFAULT_PROMPT_TOKENS = sizing.DEFAULT_PROMPT_TOKENS
+DEFAULT_OUTPUT_TOKENS = sizing.DEFAULT_OUTPUT_TOKENS
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,11 @@ class ServingCost:
     hourly_usd_per_replica: float | None
     utilisation: float
     usd_per_million_tokens: float | None
+    """Per million OUTPUT tokens at the mix (each carries prompt/output prompt tokens, included)."""
     note: str = ""
+    bound: str = ""
+    """'memory' or 'compute': the roof the throughput estimate hits."""
+    speculative_tokens_per_step: float = 1.0
 
 
 @dataclass
@@ -73,6 +83,8 @@ class CostEstimate:
     components: list[CostComponent] = field(default_factory=list)
     serving: list[ServingCost] = field(default_factory=list)
     assumptions: dict[str, Any] = field(default_factory=dict)
+    commercial: list[dict[str, Any]] = field(default_factory=list)
+    """The gateway's commercial models at the same mix: list price per million output tokens."""
 
     @property
     def unknown(self) -> list[CostComponent]:
@@ -103,6 +115,7 @@ class CostEstimate:
             "unknownPrices": len(self.unknown),
             "resources": sorted(resources.values(), key=lambda r: r["name"]),
             "serving": [asdict(s) for s in self.serving],
+            "commercialComparison": self.commercial,
         }
 
 
@@ -112,16 +125,25 @@ def _service(cat: Catalog, key: str, region: str):
 
 
 def estimate(resources: Iterable[Any], region: str, cat: Catalog, *, utilisation: float = DEFAULT_UTILISATION,
-             avg_context_tokens: int = DEFAULT_AVG_CONTEXT_TOKENS) -> CostEstimate:
+             avg_context_tokens: int = DEFAULT_AVG_CONTEXT_TOKENS, prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
+             output_tokens: int = DEFAULT_OUTPUT_TOKENS) -> CostEstimate:
     """``resources`` are plan ResourceRecords (type, name, inputs), read through the policies' views
     (policies/views.py): one parser of node groups and vLLM servers for cost and policies alike."""
     resources = v.from_plan_records(resources)
     est = CostEstimate(region=region, assumptions={
-        "utilisation": utilisation, "avgContextTokens": avg_context_tokens,
+        "utilisation": utilisation, "promptTokens": prompt_tokens, "outputTokens": output_tokens,
+        "avgContextTokens": avg_context_tokens,
         "decodeBandwidthEfficiency": sizing.DECODE_BANDWIDTH_EFFICIENCY,
-        "throughputModel": "decode is memory-bandwidth bound: tokens/s = batch / ((weights_per_gpu + batch x "
-                           "context x kv_bytes_per_token) / (bandwidth x efficiency)); batch = min(max_num_seqs, "
-                           "kv_tokens / context); one replica per node"})
+        "computeEfficiency": sizing.COMPUTE_EFFICIENCY,
+        "ngramAcceptance": sizing.DEFAULT_NGRAM_ACCEPTANCE,
+        "throughputModel": "roofline per engine step: max(memory: weights + batch x (prompt + output/2) x "
+                           "kv_bytes_per_token over bandwidth x efficiency; compute: 2 x params x batch x (1 + "
+                           "prompt/output) over dense TFLOPS x efficiency); tokens/s = batch x tokens_per_step / "
+                           "step; batch = min(max_num_seqs, kv_tokens / (prompt + output)); speculative decoding "
+                           "multiplies tokens per step and verification compute; one replica per node",
+        "usdPerMillionTokens": "per million output tokens at the mix, the prompt tokens they carry included, at "
+                               "utilisation; commercialComparison prices the same mix at list price",
+        "calibration": "tests/data/throughput_cases.yaml (published vLLM runs; within 25% of each)"})
     for r in resources:
         pool = v.node_pool(r)
         if pool is not None:
@@ -135,7 +157,9 @@ def estimate(resources: Iterable[Any], region: str, cat: Catalog, *, utilisation
         elif r.type == v.GKE_CLUSTER:
             est.components.append(_hourly(r, "GKE cluster management fee", _service(cat, "gke-cluster-fee", region)))
     est.components += _gcp_usage(resources, region, cat)
-    est.serving = serving_costs(resources, region, cat, utilisation=utilisation, avg_context_tokens=avg_context_tokens)
+    est.serving = serving_costs(resources, region, cat, utilisation=utilisation, prompt_tokens=prompt_tokens,
+                                output_tokens=output_tokens)
+    est.commercial = commercial_comparison(resources, prompt_tokens, output_tokens)
     return est
 
 
@@ -224,8 +248,9 @@ def _node_group(pool: v.NodePool, region: str, cat: Catalog) -> CostComponent:
 
 # --- dollars per million tokens -------------------------------------------------------------------
 def serving_costs(resources: list[v.Res], region: str, cat: Catalog, *, utilisation: float = DEFAULT_UTILISATION,
-                  avg_context_tokens: int = DEFAULT_AVG_CONTEXT_TOKENS) -> list[ServingCost]:
-    """$ per million output tokens for each vLLM server (each replica holds one node of its pool)."""
+                  prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
+                  output_tokens: int = DEFAULT_OUTPUT_TOKENS) -> list[ServingCost]:
+    """$ per million output tokens for each model server (each replica holds one node of its pool)."""
     pools = {}
     for r in resources:
         pool = v.node_pool(r)
@@ -250,16 +275,59 @@ def serving_costs(resources: list[v.Res], region: str, cat: Catalog, *, utilisat
                                   memory_fraction=srv.gpu_memory_utilization, tp=tp, pp=srv.pipeline_parallel_size,
                                   kv_cache_dtype=srv.kv_cache_dtype, max_model_len=srv.max_model_len,
                                   max_num_seqs=srv.max_num_seqs, gpu_name=gpu_key, extra_gib=srv.lora_gpu_gib(arch))
-        dec = sizing.decode_throughput(plan, memory_bandwidth_gbps=gpu.memory_bandwidth_gbps,
-                                       avg_context_tokens=avg_context_tokens)
-        per_m = None
-        if hourly is not None and dec.tokens_per_second > 0:
-            per_m = round(hourly / (dec.tokens_per_second * 3600 * utilisation) * 1e6, 2)
+        spec = srv.speculative or {}
+        k = int(spec.get("num_speculative_tokens") or 0) if spec.get("method") == "ngram" else 0
+        est = sizing.serving_throughput(plan, params_billion=arch.params_billion, tp=tp,
+                                        memory_bandwidth_gbps=gpu.memory_bandwidth_gbps, dense_tflops=gpu.bf16_dense_tflops,
+                                        prompt_tokens=prompt_tokens, output_tokens=output_tokens, speculative_k=k,
+                                        acceptance=sizing.DEFAULT_NGRAM_ACCEPTANCE if k else 0.0)
+        tps = est.output_tokens_per_second
+        per_m = round(hourly / (tps * 3600 * utilisation) * 1e6, 2) if hourly is not None and tps > 0 else None
         out.append(ServingCost(resource=r.name, model_path=model, gpu=gpu_key, tensor_parallel_size=tp,
-                               replicas=replicas, batch=dec.batch, tokens_per_second_per_replica=round(dec.tokens_per_second, 1),
+                               replicas=replicas, batch=est.batch, tokens_per_second_per_replica=round(tps, 1),
                                hourly_usd_per_replica=hourly, utilisation=utilisation, usd_per_million_tokens=per_m,
-                               note="" if hourly is not None else "pool price unknown"))
+                               note="" if hourly is not None else "pool price unknown", bound=est.bound,
+                               speculative_tokens_per_step=round(est.tokens_per_step, 3)))
     return out
+
+
+PROVIDER_PRICES = Path(__file__).parent / "catalog" / "data" / "provider_prices.yaml"
+
+
+def provider_prices() -> dict[str, ProviderPrice]:
+    """The commercial models' list prices (dated, sourced), keyed ``provider/model``."""
+    import yaml
+
+    raw = yaml.safe_load(PROVIDER_PRICES.read_text(encoding="utf-8")) or {}
+    return {k: ProviderPrice(**p) for k, p in (raw.get("prices") or {}).items()}
+
+
+def commercial_comparison(resources: list[v.Res], prompt_tokens: int, output_tokens: int) -> list[dict[str, Any]]:
+    """Each commercial model the gateway's config names, priced at the same mix as the self-hosted servers."""
+    import yaml
+
+    prices, seen, out = provider_prices(), set(), []
+    for r in resources:
+        text = v.config_map_data(r).get("config.yaml")
+        if not text or "model_list" not in text:
+            continue
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError:
+            continue
+        for d in doc.get("model_list") or []:
+            model = str((d.get("litellm_params") or {}).get("model", ""))
+            if model.startswith("hosted_vllm/") or model in seen:
+                continue
+            seen.add(model)
+            p = prices.get(model)
+            out.append({"tier": d.get("model_name"), "model": model,
+                        "usdPerMillionInput": p.input_usd_per_million if p else None,
+                        "usdPerMillionOutput": p.output_usd_per_million if p else None,
+                        "usdPerMillionOutputAtMix": round(p.usd_per_million_output_at(prompt_tokens, output_tokens), 2)
+                        if p else None,
+                        "priceSource": p.source if p else None, "priceAsOf": str(p.as_of) if p else None})
+    return sorted(out, key=lambda c: c["model"])
 
 
 # --- diff against a previous plan ---------------------------------------------------------------------

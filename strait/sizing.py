@@ -397,6 +397,89 @@ def decode_throughput(plan: KvPlan, *, memory_bandwidth_gbps: float, avg_context
                           step_seconds=step_s, tokens_per_second=tps)
 
 
+# --- throughput for a prompt/response mix: memory and compute roofline -------------------------------
+#: Share of the datasheet dense BF16/FP16 tensor TFLOPS a serving step achieves when compute bound. Calibrated on
+#: vLLM's published high-concurrency runs (tests/data/throughput_cases.yaml: Llama 3.1 8B on 1x H100 and 70B on
+#: 4x H100 both need 0.28 to match); AWQ/GPTQ dequantise to FP16 tensor cores, so the same share applies.
+COMPUTE_EFFICIENCY = 0.28
+#: The seeds' default request: 500 prompt tokens, 200 output tokens.
+DEFAULT_PROMPT_TOKENS = 500
+DEFAULT_OUTPUT_TOKENS = 200
+#: Draft acceptance assumed for n-gram speculation on structured output (JSON, code edits) when none is given.
+DEFAULT_NGRAM_ACCEPTANCE = 0.6
+
+
+def speculative_tokens_per_step(acceptance: float, k: int) -> float:
+    """Expected tokens emitted per verification step with ``k`` drafted tokens accepted with probability
+    ``acceptance`` each (Leviathan et al. 2023, "Fast Inference from Transformers via Speculative Decoding",
+    eq. 1): (1 - a^(k+1)) / (1 - a)."""
+    if not 0 <= acceptance < 1:
+        raise ValueError("acceptance must be in [0, 1)")
+    return (1 - acceptance ** (k + 1)) / (1 - acceptance)
+
+
+@dataclass(frozen=True)
+class ThroughputEstimate:
+    """Steady-state throughput of one replica serving a prompt/response mix with continuous batching."""
+
+    batch: int
+    prompt_tokens: int
+    output_tokens: int
+    step_seconds: float
+    memory_seconds: float
+    compute_seconds: float
+    bound: str
+    """'memory' or 'compute': which roof the step hits."""
+    tokens_per_step: float
+    output_tokens_per_second: float
+    per_sequence_tokens_per_second: float
+
+    @property
+    def total_tokens_per_second(self) -> float:
+        return self.output_tokens_per_second * (1 + self.prompt_tokens / self.output_tokens)
+
+
+def serving_throughput(plan: KvPlan, *, params_billion: float, memory_bandwidth_gbps: float, dense_tflops: float,
+                       tp: int = 1, prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
+                       output_tokens: int = DEFAULT_OUTPUT_TOKENS, batch: int | None = None,
+                       speculative_k: int = 0, acceptance: float = 0.0, draft_params_billion: float = 0.0,
+                       draft_weights_gib: float = 0.0,
+                       bandwidth_efficiency: float = DECODE_BANDWIDTH_EFFICIENCY,
+                       compute_efficiency: float = COMPUTE_EFFICIENCY) -> ThroughputEstimate:
+    """Output tokens/s of one replica at a prompt/response mix, the larger of two per-step costs (a roofline).
+
+    Each engine step every running sequence gets one verification pass; per GPU::
+
+        memory  = weights_per_gpu + draft_weights_per_gpu x k + batch x avg_context x kv_bytes_per_token
+        compute = 2 x params_per_gpu x batch x ((k + 1) + E x prompt/output) + 2 x draft_params_per_gpu x batch x k
+        step    = max(memory / (bandwidth x bw_eff), compute / (tflops x compute_eff))
+        tokens/s = batch x E / step          (E = tokens per step: 1, or the speculative expectation)
+
+    Prefill rides in the same steps (chunked prefill): every output token carries prompt/output prompt tokens of
+    compute but no extra weight reads. ``avg_context`` is prompt + output / 2. ``batch`` defaults to what the KV
+    cache and max_num_seqs allow at prompt + output tokens per sequence. Not modelled: CPU/scheduler overhead,
+    TP all-reduce time beyond the efficiencies, prefix-cache hits (which cut prefill compute).
+    """
+    if prompt_tokens < 0 or output_tokens <= 0:
+        raise ValueError("prompt_tokens must be >= 0 and output_tokens > 0")
+    seq = prompt_tokens + output_tokens
+    if batch is None:
+        batch = max(0, min(plan.max_num_seqs or 1, plan.kv_tokens // seq))
+    e = speculative_tokens_per_step(acceptance, speculative_k) if speculative_k else 1.0
+    avg_ctx = prompt_tokens + output_tokens / 2
+    mem = (plan.weights_gib + draft_weights_gib / tp * speculative_k) * GIB + batch * avg_ctx * plan.bytes_per_token
+    flops = (2 * params_billion * 1e9 / tp * batch * ((speculative_k + 1) + e * prompt_tokens / output_tokens)
+             + 2 * draft_params_billion * 1e9 / tp * batch * speculative_k)
+    mem_s = mem / (memory_bandwidth_gbps * 1e9 * bandwidth_efficiency)
+    comp_s = flops / (dense_tflops * 1e12 * compute_efficiency)
+    step = max(mem_s, comp_s)
+    out = batch * e / step if batch and step > 0 else 0.0
+    return ThroughputEstimate(batch=batch, prompt_tokens=prompt_tokens, output_tokens=output_tokens, step_seconds=step,
+                              memory_seconds=mem_s, compute_seconds=comp_s,
+                              bound="compute" if comp_s > mem_s else "memory", tokens_per_step=e,
+                              output_tokens_per_second=out, per_sequence_tokens_per_second=e / step if step else 0.0)
+
+
 def find_checkpoint(model_path: str, catalog) -> tuple[str, object, str, object] | None:
     """(model key, ModelArch, quantization, Variant) whose Hugging Face repo ``model_path`` names.
 

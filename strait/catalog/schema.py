@@ -161,3 +161,16 @@ class ServicePrice(_Strict):
     unit: Literal["hour", "GiB-month", "GB-month", "GB"]
     description: str
     regions: dict[str, UnitPrice] = Field(description="Price per region code.")
+
+
+class ProviderPrice(Sourced):
+    """List price of one commercial model (``provider/model`` as LiteLLM names it)."""
+
+    input_usd_per_million: float = Field(ge=0, description="USD per million prompt tokens.")
+    output_usd_per_million: float = Field(ge=0, description="USD per million output tokens.")
+
+    def usd_per_million_output_at(self, prompt_tokens: int, output_tokens: int) -> float:
+        """What a million output tokens cost when each request also sends prompt_tokens / output_tokens as many
+        prompt tokens: the figure comparable to a self-hosted server's $ per million output tokens."""
+        return self.output_usd_per_million + self.input_usd_per_million * prompt_tokens / output_tokens
+

@@ -125,14 +125,18 @@ def render_cost_markdown(cost: dict[str, Any], cost_diff: dict[str, Any] | None 
                          f"{_money(c['monthlyCost'])} | {_money(c['monthlyCostMax'])} | {c.get('priceAsOf') or '-'} |")
     if cost.get("serving"):
         a = cost.get("assumptions") or {}
-        lines += ["", f"Token cost at {a.get('utilisation', 0) * 100:.0f}% utilisation, "
-                      f"{a.get('avgContextTokens')} tokens per sequence (bandwidth-bound decode estimate):", "",
+        lines += ["", f"Token cost at {a.get('utilisation', 0) * 100:.0f}% utilisation, {a.get('promptTokens')} "
+                      f"prompt / {a.get('outputTokens')} output tokens per request (memory/compute roofline; "
+                      "$ per 1M output tokens, their prompt tokens included):", "",
                   "| Model server | GPU x TP | Batch | Tokens/s per replica | $/h per replica | $ per 1M tokens |",
                   "| --- | --- | --- | --- | --- | --- |"]
         for s in cost["serving"]:
             lines.append(f"| `{s['resource']}` | {s['gpu']} x {s['tensor_parallel_size']} | {s['batch']} | "
                          f"{s['tokens_per_second_per_replica']:,.0f} | {_money(s['hourly_usd_per_replica'])} | "
                          f"{_money(s['usd_per_million_tokens'])} |")
+        for c in cost.get("commercialComparison") or []:
+            lines.append(f"| {c['model']} (tier {c['tier']}, list price) | - | - | - | - | "
+                         f"{_money(c['usdPerMillionOutputAtMix'])} |")
     lines.append("")
     return lines
 

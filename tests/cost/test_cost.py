@@ -58,11 +58,36 @@ def test_dollars_per_million_tokens_follow_the_throughput_model():
     [s] = est.serving
     arch, var, t4 = CAT.models["qwen2.5-32b-instruct"], CAT.models["qwen2.5-32b-instruct"].variants["awq"], CAT.gpus["T4"]
     plan = sizing.plan_kv(arch, var.weights_gib, t4.memory_gib, tp=4, max_model_len=16384, max_num_seqs=32, gpu_name="T4")
-    tps = sizing.decode_throughput(plan, memory_bandwidth_gbps=t4.memory_bandwidth_gbps).tokens_per_second
-    assert s.tokens_per_second_per_replica == round(tps, 1) and s.batch == 32
+    t = sizing.serving_throughput(plan, params_billion=arch.params_billion, tp=4, dense_tflops=t4.bf16_dense_tflops,
+                                  memory_bandwidth_gbps=t4.memory_bandwidth_gbps, prompt_tokens=500, output_tokens=200)
+    tps = t.output_tokens_per_second
+    assert s.tokens_per_second_per_replica == round(tps, 1) and s.batch == 32 and s.bound == t.bound
     assert s.usd_per_million_tokens == round(5.474 / (tps * 3600 * 0.5) * 1e6, 2)
     busier = cost.estimate([node_group(), vllm()], "ap-southeast-1", CAT, utilisation=1.0).serving[0]
     assert busier.usd_per_million_tokens == pytest.approx(s.usd_per_million_tokens / 2, abs=0.01)
+    assumptions = est.as_json()["assumptions"]
+    assert (assumptions["promptTokens"], assumptions["outputTokens"], assumptions["utilisation"]) == (500, 200, 0.5)
+
+
+def test_commercial_tier_is_priced_at_the_same_mix():
+    litellm = rec("kubernetes:core/v1:ConfigMap", "litellm-config", {"data": {"config.yaml": (
+        "model_list:\n- model_name: self-hosted\n  litellm_params: {model: hosted_vllm/qwen32b}\n"
+        "- model_name: commercial\n  litellm_params: {model: anthropic/claude-sonnet-4-5}\n"
+        "- model_name: commercial\n  litellm_params: {model: openai/some-unpriced-model}\n")}})
+    doc = cost.estimate([node_group(), vllm(), litellm], "ap-southeast-1", CAT).as_json()
+    by_model = {c["model"]: c for c in doc["commercialComparison"]}
+    sonnet = by_model["anthropic/claude-sonnet-4-5"]
+    assert sonnet["usdPerMillionOutputAtMix"] == 15.0 + 3.0 * 500 / 200 and sonnet["priceAsOf"] == "2025-09-29"
+    assert by_model["openai/some-unpriced-model"]["usdPerMillionOutputAtMix"] is None
+    assert "hosted_vllm/qwen32b" not in by_model
+
+
+def test_ngram_speculation_raises_tokens_per_step():
+    spec = vllm()
+    spec.inputs["spec"]["template"]["spec"]["containers"][0]["args"] += [
+        "--speculative-config", '{"method":"ngram","num_speculative_tokens":4}']
+    [s] = cost.estimate([node_group(), spec], "ap-southeast-1", CAT).serving
+    assert s.speculative_tokens_per_step == round(sizing.speculative_tokens_per_step(0.6, 4), 3)
 
 
 def test_token_cost_unknown_when_the_pool_has_no_price():
