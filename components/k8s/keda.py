@@ -95,8 +95,9 @@ def chart_values(args: KedaArgs) -> dict:
     monitor = {"enabled": args.service_monitors, "additionalLabels": dict(args.service_monitor_labels)}
     return {
         "crds": {"install": True},
-        # KEDA may scale Deployments only, not "*/*" (the chart's default grants every kind's /scale).
-        "rbac": {"enabledCustomScaledRefKinds": True, "scaledRefKinds": [{"apiGroup": "apps", "kind": "Deployment"}]},
+        # No custom scale targets: the chart's default grants get/patch on every kind's /scale ("*", "*/scale");
+        # off, KEDA keeps only the built-in apps deployments/scale and statefulsets/scale.
+        "rbac": {"enabledCustomScaledRefKinds": False, "scaledRefKinds": []},
         "podSecurityContext": per(pod_security()),  # 65532: the distroless "nonroot" user KEDA's images run as
         "securityContext": per(container_security()),
         "resources": {"operator": resources("100m", "256Mi", "1Gi"), "metricServer": resources("100m", "128Mi", "512Mi"),

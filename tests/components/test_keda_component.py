@@ -72,7 +72,7 @@ def test_chart_values_are_hardened(monitor):
         assert c == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
         res = v["resources"][part]
         assert res["requests"]["cpu"] and res["requests"]["memory"] and res["limits"]["memory"]
-    assert v["rbac"]["scaledRefKinds"] == [{"apiGroup": "apps", "kind": "Deployment"}]
+    assert v["rbac"] == {"enabledCustomScaledRefKinds": False, "scaledRefKinds": []}
     assert v["service"]["portHttpsTarget"] == v["webhooks"]["port"] == CONTROL_PLANE_PORT == 10250
 
 
