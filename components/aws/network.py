@@ -21,6 +21,9 @@ class NetworkArgs:
     tags: dict[str, str]
     nat_gateways: str = "single"
     """'single': one NAT gateway for all zones (cheaper). 'per_az': one per zone (zone-failure tolerant)."""
+    s3_endpoint_region: str | None = None
+    """Add an S3 gateway endpoint (free) to the private route tables: S3 traffic skips the NAT gateway, and
+    ``s3_cidrs`` gives the region's S3 prefix list, which NetworkPolicies can name. Default: none."""
 
 
 class Network(pulumi.ComponentResource):
@@ -44,6 +47,7 @@ class Network(pulumi.ComponentResource):
                                        tags=t(child(name, "public")), opts=o)
         cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
         self.public_subnet_ids, self.private_subnet_ids = [], []
+        private_rts = []
         nats: list[aws.ec2.NatGateway] = []
         for i, (az, pub, priv) in enumerate(zip(args.availability_zones, public_cidrs, private_cidrs)):
             sn = aws.ec2.Subnet(child(name, f"public-{az}"), vpc_id=vpc.id, cidr_block=pub, availability_zone=az,
@@ -64,7 +68,15 @@ class Network(pulumi.ComponentResource):
                                  tags={**t(child(name, f"private-{az}")), **cluster_tag, "kubernetes.io/role/internal-elb": "1"},
                                  opts=o)
             aws.ec2.RouteTableAssociation(child(name, f"private-{az}"), subnet_id=psn.id, route_table_id=rt.id, opts=o)
+            private_rts.append(rt)
             self.private_subnet_ids.append(psn.id)
+        self.s3_cidrs: pulumi.Output[list[str]] | None = None
+        if args.s3_endpoint_region:
+            s3 = aws.ec2.VpcEndpoint(child(name, "s3"), vpc_id=vpc.id, vpc_endpoint_type="Gateway",
+                                     service_name=f"com.amazonaws.{args.s3_endpoint_region}.s3",
+                                     route_table_ids=[rt.id for rt in private_rts], tags=t(child(name, "s3")), opts=o)
+            #: The CIDRs of the region's S3 prefix list (com.amazonaws.<region>.s3), as AWS reports them.
+            self.s3_cidrs = s3.cidr_blocks
         self.vpc_id = vpc.id
         self.register_outputs({"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids,
                                "public_subnet_ids": self.public_subnet_ids})

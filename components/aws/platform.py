@@ -18,7 +18,7 @@ from components.aws.eks_cluster import EksCluster, EksClusterArgs
 from components.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
 from components.aws.network import Network, NetworkArgs
 from components.aws.storage import AwsObjectStore, ObjectStoreArgs
-from components.aws.weight_cache import POD_IDENTITY_AGENT, S3_HTTPS, SeedSpec, WeightCache, WeightCacheArgs
+from components.aws.weight_cache import POD_IDENTITY_AGENT, SeedSpec, WeightCache, WeightCacheArgs, s3_egress
 from components.context import StackContext
 from components.k8s.namespace import namespace
 from components.k8s.nvidia_device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
@@ -89,7 +89,8 @@ def build_aws_platform(args: AwsPlatformArgs, ctx: StackContext, cat: Catalog,
     aws_opts = pulumi.ResourceOptions(providers={"aws": provider})
     net = Network("net", NetworkArgs(cidr=args.vpc_cidr, availability_zones=list(args.availability_zones),
                                      cluster_name=args.cluster_name, nat_gateways=args.nat_gateways,
-                                     tags=ctx.tags("network")), opts=aws_opts)
+                                     s3_endpoint_region=args.region, tags=ctx.tags("network")), opts=aws_opts)
+    s3 = s3_egress(net.s3_cidrs)  # readers reach S3's prefix list, not the internet
     cluster = EksCluster("cluster", EksClusterArgs(
         cluster_name=args.cluster_name, kubernetes_version=args.kubernetes_version, vpc_id=net.vpc_id,
         private_subnet_ids=net.private_subnet_ids, system_instance_type=args.system_instance_type,
@@ -128,7 +129,7 @@ def build_aws_platform(args: AwsPlatformArgs, ctx: StackContext, cat: Catalog,
         bucket_name=s3_bucket_name(ctx.project, ctx.stack, args.region, "weights"), cluster_name=cluster.cluster_name,
         namespace=args.serving_namespace, reader_service_accounts=sorted(args.models), models=dict(args.models),
         seed=args.seed, hf_token=args.hf_token, force_destroy=args.force_destroy, seeder_image=args.seeder_image,
-        region=args.region, wait_image=args.wait_image, tags=ctx.tags("weight-cache")),
+        region=args.region, wait_image=args.wait_image, object_store_egress=s3, tags=ctx.tags("weight-cache")),
         opts=pulumi.ResourceOptions.merge(both, pulumi.ResourceOptions(depends_on=[serving_ns])))
 
     def bind_identity(name: str, *, namespace: str, service_account: str, identity: pulumi.Input[str],
@@ -148,7 +149,7 @@ def build_aws_platform(args: AwsPlatformArgs, ctx: StackContext, cat: Catalog,
             bucket_name=s3_bucket_name(ctx.project, ctx.stack, args.region, purpose), region=args.region,
             cluster_name=cluster.cluster_name, namespace=namespace, service_account=service_account,
             tags=ctx.tags(purpose), expire_days=dict(expire_days or {}), force_destroy=force_destroy,
-            egress=(POD_IDENTITY_AGENT, S3_HTTPS)), opts=pulumi.ResourceOptions.merge(aws_opts, opts),
+            egress=(POD_IDENTITY_AGENT, s3)), opts=pulumi.ResourceOptions.merge(aws_opts, opts),
             child_aliases=aliases)
         return store.store
 

@@ -22,7 +22,7 @@ from strait import seeding
 from strait.gpu_labels import MODEL_LABEL
 from strait.config.sections import hf_revision_problem
 from strait.naming import child, iam_role_name
-from strait.render.netpol import Allow, cidr_peer, public_https, tcp, workload_policy
+from strait.render.netpol import Allow, cidr_peer, cidr_peers, public_https, tcp, workload_policy
 from strait.tags import k8s_labels
 
 #: Written after a complete upload; model servers wait for it, the seeder skips when it exists.
@@ -38,6 +38,13 @@ POD_IDENTITY_AGENT = Allow((cidr_peer("169.254.170.23/32"),), tcp(80), "EKS Pod 
 #: HTTPS to public addresses is the narrowest rule that still reaches S3 (private ranges and the instance
 #: metadata endpoint stay closed). See docs/network-policies.md.
 S3_HTTPS = public_https("S3 (public addresses, HTTPS only)")
+
+
+def s3_egress(s3_cidrs) -> Allow:
+    """HTTPS to the region's S3 prefix list only (an Output of the VPC gateway endpoint's CIDRs): a model
+    server reaches S3 and nothing else on the internet."""
+    return Allow((), tcp(443), "S3 (the region's prefix list, through the VPC's gateway endpoint)",
+                 deferred_peers=s3_cidrs.apply(cidr_peers))
 #: The seeder's source, shipped to the Job as a ConfigMap (strait/seeding.py imports nothing from Strait).
 SEEDER_SOURCE = Path(seeding.__file__).read_text()
 
@@ -73,6 +80,9 @@ class WeightCacheArgs:
     force_destroy: bool = False
     """Let `pulumi destroy` delete a non-empty bucket. Default: off, the bucket must be emptied first."""
     labels: dict[str, str] = field(default_factory=dict)
+    object_store_egress: Allow | None = None
+    """What readers may reach to stream weights (``s3_egress`` of the VPC's S3 endpoint). Default: HTTPS to any
+    public address (S3_HTTPS)."""
 
 
 def model_prefix(spec: SeedSpec) -> str:
@@ -142,7 +152,7 @@ class WeightCache(pulumi.ComponentResource):
         self.reader_role_arn = reader.arn
         region_env = ({"name": "AWS_REGION", "value": args.region}, {"name": "AWS_DEFAULT_REGION", "value": args.region})
         #: Where a reader (a model server streaming weights) must be allowed to connect.
-        self.reader_egress: tuple[Allow, ...] = (POD_IDENTITY_AGENT, S3_HTTPS)
+        self.reader_egress: tuple[Allow, ...] = (POD_IDENTITY_AGENT, args.object_store_egress or S3_HTTPS)
         self.weights = {}
         for model, spec in sorted(args.models.items()):
             prefix = model_prefix(spec)

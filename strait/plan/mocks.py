@@ -24,6 +24,9 @@ __all__ = ["ACCOUNT", "PACKAGE_OUTPUTS", "SECRET_MASK", "TYPE_OUTPUTS", "MockCon
            "StraitMocks", "mask_secrets"]
 
 ACCOUNT = "123456789012"
+#: Stand-in for the S3 prefix list an S3 gateway endpoint reports (its cidr_blocks): documentation ranges
+#: (RFC 5737), so no one mistakes them for AWS's; the real list comes from AWS at deploy time.
+MOCK_S3_CIDRS = ("192.0.2.0/24", "198.51.100.0/24")
 #: The GCP project the offline plan pretends to deploy into (stacks name their own ``gcp_project``).
 GCP_PROJECT = "strait-offline"
 #: A fake PEM (base64), the shape EKS and GKE return for the cluster CA.
@@ -144,6 +147,7 @@ TYPE_OUTPUTS: dict[str, Computed] = {
     "aws:ec2/launchTemplate:LaunchTemplate": lambda ctx, name, inputs: {"id": f"lt-{_fake_id(name)}", "latestVersion": 1},
     "aws:eks/nodeGroup:NodeGroup": lambda ctx, name, inputs: {"nodeGroupName": inputs.get("nodeGroupName", name)},
     "aws:kms/key:Key": lambda ctx, name, inputs: {"keyId": _fake_id(name)},
+    "aws:ec2/vpcEndpoint:VpcEndpoint": lambda ctx, name, inputs: {"cidrBlocks": list(MOCK_S3_CIDRS)},
     "random:index/randomPassword:RandomPassword": _random_password,
     "gcp:container/cluster:Cluster": _gke_cluster,
     "gcp:container/nodePool:NodePool": _gke_node_pool,

@@ -64,9 +64,12 @@ class Allow:
     ports: tuple[Port, ...]
     why: str = field(default="", compare=False)
     """One line for people reading the plan; not rendered."""
+    deferred_peers: object = field(default=None, compare=False)
+    """Peers known only at deploy time (a pulumi Output of a list of peers, e.g. ipBlocks from a cloud lookup),
+    rendered instead of ``peers``. Default: none, ``peers`` are the rule."""
 
     def __post_init__(self):
-        if not self.peers:
+        if not self.peers and self.deferred_peers is None:
             raise ValueError("an Allow needs at least one peer (an empty peer list would mean everyone)")
 
 
@@ -105,6 +108,11 @@ def cidr_peer(cidr: str, except_cidrs: tuple[str, ...] = ()) -> dict:
     return {"ipBlock": block}
 
 
+def cidr_peers(cidrs) -> list[dict]:
+    """One ipBlock peer per CIDR, sorted (for a list of CIDRs resolved at deploy time)."""
+    return [cidr_peer(c) for c in sorted(cidrs)]
+
+
 def public_internet_peer() -> dict:
     """Any public IPv4 address: 0.0.0.0/0 except private, shared, loopback and link-local ranges (so
     neither other pods, nor nodes, nor the cloud's metadata endpoint)."""
@@ -140,7 +148,8 @@ def workload_policy(match_labels: Mapping[str, str] | None, *, ingress: tuple[Al
     direction even in a namespace without the default deny.
     """
     def rules(allows, key):
-        return [{key: list(a.peers), **({"ports": [p.render() for p in a.ports]} if a.ports else {})} for a in allows]
+        return [{key: a.deferred_peers if a.deferred_peers is not None else list(a.peers),
+                 **({"ports": [p.render() for p in a.ports]} if a.ports else {})} for a in allows]
 
     spec: dict = {"podSelector": {"matchLabels": dict(sorted(match_labels.items()))} if match_labels else {},
                   "policyTypes": ["Ingress", "Egress"]}

@@ -51,3 +51,21 @@ def test_the_service_cidr_is_stated_so_policies_can_name_the_api_server(monitor)
     _cluster(monitor, vpc_cidr="10.40.0.0/16")
     cluster = by_name(monitor, "cluster-eks")
     assert cluster.inputs["kubernetesNetworkConfig"]["serviceIpv4Cidr"] == "172.20.0.0/16"
+
+
+def test_the_vpc_routes_s3_through_a_free_gateway_endpoint(monitor):
+    from components.aws.network import Network, NetworkArgs
+
+    @pulumi.runtime.test
+    def build():
+        provider = aws.Provider("aws", region="ap-southeast-1")
+        net = Network("net", NetworkArgs(cidr="10.40.0.0/16", availability_zones=["a", "b"], cluster_name="c1",
+                                         s3_endpoint_region="ap-southeast-1", tags={"stack": "t"}),
+                      opts=pulumi.ResourceOptions(providers={"aws": provider}))
+        return net.s3_cidrs.apply(lambda cidrs: cidrs)
+    build()
+    endpoint = by_name(monitor, "net-s3")
+    assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+    assert endpoint.inputs["serviceName"] == "com.amazonaws.ap-southeast-1.s3"
+    private = {r.name for r in of_type(monitor, "aws:ec2/routeTable:RouteTable") if "private" in r.name}
+    assert len(endpoint.inputs["routeTableIds"]) == len(private) == 2

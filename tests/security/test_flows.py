@@ -8,9 +8,12 @@ namespace the stack never names.
 """
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from strait.render.netpol import DNS_PORT
+from strait.plan.mocks import MOCK_S3_CIDRS
 from tests.conftest import STACKS, load_stack_raw
 from tests.security.flows import NCA, load, nca_connectivity
 from tests.security.netpol_eval import External, Pod, allowed
@@ -28,9 +31,15 @@ CREDENTIALS = {"aws": ((POD_IDENTITY, 80),),
 
 def cloud_of(stack: str) -> str:
     return load_stack_raw(stack).get("cloud", "aws")
+
+
+#: An address in the object store's range. AWS: the region's S3 prefix list, which the VPC's S3 gateway
+#: endpoint reports at deploy time (the offline plan's mock reports RFC 5737 ranges, MOCK_S3_CIDRS). GKE:
+#: Cloud Storage has no such list, so HTTPS to any public address (docs/network-policies.md).
+OBJECT_STORE = {"aws": External(str(ipaddress.ip_network(MOCK_S3_CIDRS[0])[10]), "S3 (the prefix list)"), "gcp": PUBLIC}
 #: Namespaces whose every pod may reach the object store over HTTPS, and why: Langfuse's web and worker
 #: pods come from its Helm chart, whose pod labels the offline plan cannot see.
-NAMESPACE_WIDE_HTTPS = {"strait-langfuse": "Langfuse uploads traces to S3"}
+NAMESPACE_WIDE_HTTPS = {"strait-langfuse": "Langfuse uploads traces to the object store"}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +63,11 @@ def check_every_strait_namespace_starts_from_deny_all(net, stack):
         probe = Pod("probe", ns, {"app.kubernetes.io/name": "not-a-strait-workload"})
         assert not allowed(net.cluster, net.intruder, probe, 80)
         assert not allowed(net.cluster, probe, PUBLIC, 80), f"an unlabelled pod in {ns} reaches the internet"
-        assert allowed(net.cluster, probe, PUBLIC, 443) is (ns in NAMESPACE_WIDE_HTTPS), \
-            f"an unlabelled pod in {ns} reaches the internet over HTTPS"
+        store = OBJECT_STORE[cloud_of(stack)]
+        assert allowed(net.cluster, probe, store, 443) is (ns in NAMESPACE_WIDE_HTTPS), \
+            f"an unlabelled pod in {ns} reaches the object store over HTTPS"
+        if cloud_of(stack) == "aws":
+            assert not allowed(net.cluster, probe, PUBLIC, 443), f"an unlabelled pod in {ns} reaches the internet"
         assert allowed(net.cluster, probe, net.dns, DNS_PORT, "UDP") and allowed(net.cluster, probe, net.dns, DNS_PORT, "TCP")
 
 
@@ -114,9 +126,8 @@ def check_seeder_reaches_the_hub_and_object_store_and_nothing_else(net, stack):
 
 
 def check_model_server_cannot_reach_the_internet_beyond_its_object_store(net, stack):
-    """Denied: plain HTTP and any other port to the internet, the metadata endpoint, other pods. Allowed:
-    HTTPS to public addresses, because S3 has public, changing addresses that no NetworkPolicy can name
-    (docs/network-policies.md), and the credentials endpoint."""
+    """Denied: the internet (on AWS even HTTPS: only S3's prefix list), the metadata endpoint, nodes, other
+    pods. Allowed: HTTPS to the object store, and the credentials endpoint."""
     for server in net.by_component("model-server"):
         for port in (22, 80, 8080, 5432):
             assert not allowed(net.cluster, server, PUBLIC, port), f"{server.name} reaches the internet on {port}"
@@ -129,7 +140,9 @@ def check_model_server_cannot_reach_the_internet_beyond_its_object_store(net, st
                     assert not allowed(net.cluster, server, other, port), f"{server.name} reaches {other.name}:{port}"
         for endpoint, port in CREDENTIALS[cloud_of(stack)]:
             assert allowed(net.cluster, server, endpoint, port), f"the model server cannot get its credentials ({endpoint.name})"
-        assert allowed(net.cluster, server, PUBLIC, 443), "the model server cannot stream weights from S3"
+        assert allowed(net.cluster, server, OBJECT_STORE[cloud_of(stack)], 443), "the model server cannot stream weights"
+        if cloud_of(stack) == "aws":
+            assert not allowed(net.cluster, server, PUBLIC, 443), f"{server.name} reaches the internet over HTTPS"
 
 
 def check_every_strait_pod_resolves_names(net, stack):
@@ -231,6 +244,13 @@ def _open_model_server_ingress(net):
         p.spec["ingress"].append({"from": [{"namespaceSelector": {}}]})
 
 
+def _widen_object_store_to_the_internet(net):
+    for p in _model_server_policies(net):
+        for rule in p.spec["egress"]:
+            if any(peer.get("ipBlock", {}).get("cidr") in MOCK_S3_CIDRS for peer in rule["to"]):
+                rule["to"] = [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "169.254.0.0/16"]}}]
+
+
 def _open_gateway_api(net):
     for p in net.cluster.policies:
         if p.name == "litellm":
@@ -245,6 +265,7 @@ def _open_gateway_api(net):
     (_drop_default_deny, check_every_strait_namespace_starts_from_deny_all),
     (_open_model_server_egress, check_model_server_cannot_reach_the_internet_beyond_its_object_store),
     (_open_model_server_ingress, check_no_other_namespace_or_pod_reaches_a_model_server),
+    (_widen_object_store_to_the_internet, check_model_server_cannot_reach_the_internet_beyond_its_object_store),
     (_open_gateway_api, check_gateway_api_port_only_from_the_named_client_namespaces),
 ])
 def test_each_check_catches_its_mutation(planned, mutate, check):
