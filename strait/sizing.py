@@ -504,22 +504,24 @@ DERIVED_MAX_NUM_SEQS_SHARE = 1.0
 
 
 def max_num_seqs_that_fit(arch: ArchLike, weights_gib: float, gpu_memory_gib: float, *,
-                          share: float = DERIVED_MAX_NUM_SEQS_SHARE, gpu_name: str = "", **plan_kwargs) -> int:
+                          share: float = DERIVED_MAX_NUM_SEQS_SHARE, gpu_name: str = "", engine: str = "vllm",
+                          memory_fraction: float = 0.9, **plan_kwargs) -> int:
     """The largest ``--max-num-seqs`` whose sequences all fit at ``max_model_len`` at once, times ``share``.
 
     ``max_num_seqs`` itself costs memory (vLLM profiles the sampler for that many sequences), so this
-    is the largest n with ``plan_kv(..., max_num_seqs=n).full_length_sequences >= n``, searched up to
+    is the largest n with ``plan_server(..., max_num_seqs=n).full_length_sequences >= n``, searched up to
     vLLM's own default for the GPU; ``full_length_sequences`` only falls as n grows, so a bisection
     finds it. At least 1: when not even one sequence fits, strait-max-model-len-fits reports that.
-    ``plan_kwargs`` are ``plan_kv``'s (tp, kv_cache_dtype, max_model_len, gpu_memory_utilization ...).
+    ``engine`` and ``memory_fraction`` are ``plan_server``'s (vLLM's --gpu-memory-utilization or SGLang's
+    --mem-fraction-static); ``plan_kwargs`` its other inputs (tp, kv_cache_dtype, max_model_len, extra_gib ...).
     """
     if not 0 < share <= 1:
         raise ValueError(f"share {share} must be in (0, 1]")
     plan_kwargs.pop("max_num_seqs", None)
 
     def fits(n: int) -> bool:
-        return plan_kv(arch, weights_gib, gpu_memory_gib, max_num_seqs=n, gpu_name=gpu_name,
-                       **plan_kwargs).full_length_sequences >= n
+        return plan_server(engine, arch, weights_gib, gpu_memory_gib, memory_fraction=memory_fraction,
+                           max_num_seqs=n, gpu_name=gpu_name, **plan_kwargs).full_length_sequences >= n
 
     lo, hi = 0, default_batch_limits(gpu_memory_gib, gpu_name)[1]
     while lo < hi:  # invariant: fits(lo) or lo == 0
@@ -532,16 +534,19 @@ def max_num_seqs_that_fit(arch: ArchLike, weights_gib: float, gpu_memory_gib: fl
 
 
 def resolve_max_num_seqs(model, catalog, gpu_key: str) -> int:
-    """``--max-num-seqs`` for a model config on a pool with GPU ``gpu_key``: the stack's value if it sets one,
-    else ``max_num_seqs_that_fit`` with the same planner inputs the strait-kv-cache-concurrency policy uses.
+    """``--max-num-seqs`` (SGLang: ``--max-running-requests``) for a model config on a pool with GPU ``gpu_key``:
+    the stack's value if it sets one, else ``max_num_seqs_that_fit`` with the planner inputs the
+    strait-kv-cache-concurrency policy uses (engine, memory fraction, LoRA slots and a draft model included).
 
-    ``model`` is a ``ModelConfig`` (model, quantization, max_model_len, max_num_seqs, tensor_parallel_size,
-    kv_cache_dtype, gpu_memory_utilization); ``catalog`` a ``Catalog``. Pure: no pulumi.
+    ``model`` is a ``ModelConfig``; ``catalog`` a ``Catalog``. Pure: no pulumi.
     """
     if model.max_num_seqs is not None:
         return model.max_num_seqs
+    from strait import engines  # its helpers read ModelConfig fields; it imports this module lazily too
+
     arch = catalog.models[model.model]
     return max_num_seqs_that_fit(
         arch, arch.variants[model.quantization].weights_gib, catalog.gpus[gpu_key].memory_gib, gpu_name=gpu_key,
-        gpu_memory_utilization=model.gpu_memory_utilization, tp=model.tensor_parallel_size,
-        kv_cache_dtype=model.kv_cache_dtype, max_model_len=model.max_model_len)
+        engine=getattr(model, "engine", "vllm"), memory_fraction=engines.memory_fraction(model),
+        tp=model.tensor_parallel_size, kv_cache_dtype=model.kv_cache_dtype, max_model_len=model.max_model_len,
+        extra_gib=engines.extra_gpu_gib(model, arch), extra_bytes_per_token=engines.draft_kv_bytes_per_token(model))

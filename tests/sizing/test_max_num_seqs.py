@@ -30,10 +30,11 @@ def test_phase1_sg_shape_gets_six():
 @given(mml=st.sampled_from([2048, 4096, 8192, 12288, 16384, 24576, 32768]), tp=st.sampled_from([2, 4]),
        util=st.sampled_from([0.8, 0.9, 0.95]))
 def test_derived_value_is_the_largest_that_fits(mml, tp, util):
-    kw = dict(gpu_name="T4", tp=tp, max_model_len=mml, gpu_memory_utilization=util)
+    kw = dict(gpu_name="T4", tp=tp, max_model_len=mml)
     w = QWEN.variants["awq"].weights_gib
-    n = sizing.max_num_seqs_that_fit(QWEN, w, T4.memory_gib, **kw)
-    fits = lambda k: sizing.plan_kv(QWEN, w, T4.memory_gib, max_num_seqs=k, **kw).full_length_sequences >= k  # noqa: E731
+    n = sizing.max_num_seqs_that_fit(QWEN, w, T4.memory_gib, memory_fraction=util, **kw)
+    fits = lambda k: sizing.plan_kv(QWEN, w, T4.memory_gib, max_num_seqs=k, gpu_memory_utilization=util,  # noqa: E731
+                                    **kw).full_length_sequences >= k
     if fits(1):
         assert fits(n) and not fits(n + 1)
     else:
