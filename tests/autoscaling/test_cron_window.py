@@ -23,26 +23,32 @@ def keda_active(start: str, end: str, now: dt.datetime) -> bool:
     return not nxt_start < nxt_end
 
 
+SUNDAY = dt.date(2026, 11, 29)
 CASES = {
-    # tz, start, end, days, lead seconds
-    "Jakarta, weekdays 09-18, 18 min lead": ("Asia/Jakarta", "09:00", "18:00", ("mon", "tue", "wed", "thu", "fri"), 1080),
-    "Bangkok, lead across midnight": ("Asia/Bangkok", "00:20", "06:00", ("mon", "wed", "sat"), 1800),
-    "Singapore, sunday and monday, long cold start": ("Asia/Singapore", "07:00", "23:00", ("sun", "mon"), 3541),
+    # tz, start, end, days, lead seconds, the Sunday the week starts
+    "Jakarta, weekdays 09-18, 18 min lead": ("Asia/Jakarta", "09:00", "18:00", ("mon", "tue", "wed", "thu", "fri"), 1080,
+                                             SUNDAY),
+    "Bangkok, lead across midnight": ("Asia/Bangkok", "00:20", "06:00", ("mon", "wed", "sat"), 1800, SUNDAY),
+    "Singapore, sunday and monday, long cold start": ("Asia/Singapore", "07:00", "23:00", ("sun", "mon"), 3541, SUNDAY),
+    # KEDA reads the schedule in local time, so the window keeps to office hours across a clock change
+    # (US daylight saving starts on Sunday 2026-03-08).
+    "New York, the week clocks go forward": ("America/New_York", "09:00", "17:00", ("mon", "tue", "wed", "thu", "fri"),
+                                             1500, dt.date(2026, 3, 8)),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_window_is_open_exactly_from_lead_to_end_on_business_days(case):
-    tz_name, start, end, days, lead = CASES[case]
+    tz_name, start, end, days, lead, sunday = CASES[case]
     w = business_hours_window(timezone=tz_name, start=start, end=end, days=days, lead_seconds=lead, replicas=2)
     tz = zoneinfo.ZoneInfo(w.timezone)
     lead_min = -(-lead // 60)
     sh, sm = map(int, start.split(":"))
     eh, em = map(int, end.split(":"))
-    t0 = dt.datetime(2026, 11, 29, 0, 2, tzinfo=tz)  # a Sunday; off the minute so no instant is a boundary
+    t0 = dt.datetime(sunday.year, sunday.month, sunday.day, 0, 2, tzinfo=tz)  # off the minute: no instant is a boundary
     wrong = []
     for step in range(7 * 24 * 12):
-        now = t0 + dt.timedelta(minutes=5 * step)
+        now = (t0.astimezone(dt.timezone.utc) + dt.timedelta(minutes=5 * step)).astimezone(tz)  # real minutes
         # a business day whose [start - lead, end) contains now: today's, or tomorrow's opened this evening
         expected = False
         for ahead in (0, 1):
