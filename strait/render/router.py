@@ -110,8 +110,15 @@ class RouterSpec:
     """Failed probes before a replica is taken out. Default: 2 (10 s with the interval above)."""
     worker_startup_timeout_seconds: int = 1800
     """How long the router waits for a new replica's /health (vLLM loads weights first). Default: 30 minutes."""
-    retry_max_retries: int = 3
-    """Attempts per request across replicas: a request to a replica that just died is retried elsewhere."""
+    retry_max_retries: int = 5
+    """Attempts per request. consistent_hash retries on the same replica until its circuit breaker opens or a
+    health check fails it, so the attempts with their backoff must outlast that (tests/router measure it)."""
+    retry_initial_backoff_ms: int = 250
+    retry_max_backoff_ms: int = 4000
+    """Backoff doubles from the initial value up to this: 5 attempts wait 0.25 + 0.5 + 1 + 2 = 3.75 s in all."""
+    circuit_breaker_failures: int = 3
+    """Consecutive failures that open a replica's circuit breaker, moving its sessions at once (before the next
+    health check). Default: 3."""
     cache_threshold: float | None = None
     """cache_aware only: the prefix match rate above which the cached replica wins. Default: the router's (0.3)."""
     log_level: str = "info"
@@ -140,9 +147,13 @@ class RouterSpec:
         if self.cache_threshold is not None and not 0.0 <= self.cache_threshold <= 1.0:
             out.append(f"cache_threshold {self.cache_threshold} must be between 0.0 and 1.0")
         for name in ("request_timeout_seconds", "health_check_interval_seconds", "health_failure_threshold",
-                     "worker_startup_timeout_seconds", "retry_max_retries"):
+                     "worker_startup_timeout_seconds", "retry_max_retries", "retry_initial_backoff_ms",
+                     "circuit_breaker_failures"):
             if getattr(self, name) < 1:
                 out.append(f"{name} must be at least 1")
+        if self.retry_max_backoff_ms < self.retry_initial_backoff_ms:
+            out.append(f"retry_max_backoff_ms {self.retry_max_backoff_ms} is below retry_initial_backoff_ms "
+                       f"{self.retry_initial_backoff_ms}")
         if self.log_level not in ("debug", "info", "warning", "error", "critical"):
             out.append(f"log_level {self.log_level!r} is not one of debug, info, warning, error, critical")
         return out
@@ -227,6 +238,9 @@ def render_router_args(spec: RouterSpec) -> list[str]:
              "--health-check-endpoint", "/health",
              "--worker-startup-timeout-secs", str(spec.worker_startup_timeout_seconds),
              "--retry-max-retries", str(spec.retry_max_retries),
+             "--retry-initial-backoff-ms", str(spec.retry_initial_backoff_ms),
+             "--retry-max-backoff-ms", str(spec.retry_max_backoff_ms),
+             "--cb-failure-threshold", str(spec.circuit_breaker_failures),
              "--log-level", spec.log_level]
     return args
 

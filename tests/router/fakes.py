@@ -38,12 +38,22 @@ class FakeReplica:
 
     def start(self) -> "FakeReplica":
         replica = self
+        self._conns: set[socket.socket] = set()
+        self._dead = False
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *a):  # quiet
                 pass
+
+            def setup(self):
+                super().setup()
+                replica._conns.add(self.connection)
+
+            def finish(self):
+                replica._conns.discard(self.connection)
+                super().finish()
 
             def _send(self, code: int, body: bytes, ctype: str = "application/json"):
                 self.send_response(code)
@@ -66,6 +76,9 @@ class FakeReplica:
                     self._send(404, b"{}")
 
             def do_POST(self):
+                if replica._dead:  # a request racing the kill gets a reset, as from a killed pod
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 req = json.loads(self.rfile.read(length) or b"{}")
                 if self.path not in ("/v1/chat/completions", "/v1/completions"):
@@ -96,9 +109,16 @@ class FakeReplica:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        """Dies like a killed pod: the listening socket closes, new connections are refused."""
+        """Dies like a killed pod: the listening socket closes (new connections are refused) and every open
+        keep-alive connection is reset, so nothing more is served."""
+        self._dead = True
         self._server.shutdown()
         self._server.server_close()
+        for conn in list(self._conns):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def http(method: str, url: str, body: dict | None = None, headers: dict | None = None,
