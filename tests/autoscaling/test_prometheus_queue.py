@@ -163,6 +163,10 @@ def test_real_prometheus_returns_the_total_queue_keda_divides_per_replica(promet
             namespace=NS, deployment="qwen7b", engine="vllm", served_model_name="qwen7b", prometheus_address=server,
             max_replicas=8, queue_per_replica=4, cold_start_seconds=540))
         assert replicas_wanted(kedas_read(server, q_vllm), spec, in_window=False) == 3
+        # Why sum and not avg: avg returns the per-replica queue (6), which the HPA would divide by the replica
+        # count again and so ask for ceil(6 / 4) = 2 replicas while 12 requests wait.
+        assert kedas_read(server, q_vllm.replace("sum(", "avg(", 1)) == 6
+        assert replicas_wanted(6, spec, in_window=False) == 2
 
         # The queue drains on one replica and grows on the other: the sum follows.
         qa.samples, qb.samples = vllm("qwen7b", 0), vllm("qwen7b", 30)
