@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -44,6 +44,9 @@ from strait.render.netpol import (
     workload_policy,
 )
 from strait.tags import k8s_labels
+
+if TYPE_CHECKING:  # a typed section handed over by the blueprint; components never read config
+    from strait.config.sections import QueueAutoscalingConfig
 
 RELEASE = "keda"
 NAMESPACE = "keda"
@@ -220,6 +223,27 @@ class QueueAutoscalerArgs:
     """How often KEDA queries Prometheus. Default: 15 s."""
     keda: Keda | None = None
     """The KEDA install; the ScaledObject waits for its CRDs. Default: none (KEDA installed elsewhere)."""
+
+
+def autoscaler_args(key: str, section: "QueueAutoscalingConfig | None", *, engine: Literal["vllm", "sglang"],
+                    served_model_name: str, namespace: str, deployment: str, cold_start_seconds: int,
+                    prometheus_address: str, keda: Keda | None = None) -> QueueAutoscalerArgs | None:
+    """The args for model ``key`` from a stack's typed ``queue_autoscaling`` section (already validated), or None
+    when the section does not autoscale it (the model keeps its fixed replicas)."""
+    m = section.models.get(key) if section is not None else None
+    if m is None:
+        return None
+    bh = section.business_hours
+    return QueueAutoscalerArgs(
+        namespace=namespace, deployment=deployment, engine=engine, served_model_name=served_model_name,
+        prometheus_address=prometheus_address, max_replicas=m.max_replicas, cold_start_seconds=cold_start_seconds,
+        min_replicas=m.min_replicas, queue_per_replica=m.queue_per_replica,
+        business_hours=BusinessHours(timezone=bh.timezone, start=bh.start, end=bh.end, days=tuple(bh.days))
+        if bh is not None else None,
+        business_hours_replicas=m.business_hours_replicas if bh is not None else None,
+        node_provision_seconds=section.node_provision_seconds,
+        scale_down_stabilization_seconds=m.scale_down_stabilization_seconds,
+        polling_interval_seconds=m.polling_interval_seconds, keda=keda)
 
 
 def scaling_spec(name: str, args: QueueAutoscalerArgs, labels: dict[str, str] | None = None) -> QueueScalingSpec:

@@ -12,9 +12,12 @@ from components.k8s.keda import (
     KedaArgs,
     QueueAutoscaler,
     QueueAutoscalerArgs,
+    autoscaler_args,
     replicas_owned_by_autoscaler,
+    scaling_spec,
 )
 from strait.catalog.charts import load_charts
+from strait.config.sections import QueueAutoscalingConfig
 from strait.render.netpol import Allow, cidr_peer, tcp
 from tests.helpers import by_name, of_type
 
@@ -122,3 +125,19 @@ def test_replicas_are_left_to_the_hpa():
     svc = pulumi.ResourceTransformArgs(custom=True, type_="kubernetes:core/v1:Service", name="qwen7b-svc", props={},
                                        opts=opts)
     assert replicas_owned_by_autoscaler(svc) is None
+
+
+def test_args_from_the_typed_config_section():
+    section = QueueAutoscalingConfig.model_validate({
+        "models": {"qwen7b": {"max_replicas": 4, "queue_per_replica": 2, "business_hours_replicas": 3}},
+        "business_hours": {"timezone": "Asia/Jakarta", "start": "08:00", "days": ["mon", "sat"]},
+        "node_provision_seconds": 300})
+    common = dict(engine="vllm", served_model_name="qwen7b", namespace="strait-serving", deployment="qwen7b",
+                  cold_start_seconds=600, prometheus_address="http://p:9090")
+    assert autoscaler_args("r1", section, **common) is None  # not autoscaled: fixed replicas
+    assert autoscaler_args("qwen7b", None, **common) is None
+    spec = scaling_spec("qwen7b", autoscaler_args("qwen7b", section, **common))
+    assert (spec.min_replicas, spec.max_replicas, spec.queue_per_replica) == (1, 4, 2)
+    # lead: 600 + 300 + 60 s = 16 min before 08:00 on Monday and Saturday
+    assert (spec.window.timezone, spec.window.start, spec.window.end, spec.window.desired_replicas) == \
+        ("Asia/Jakarta", "44 7 * * 1,6", "0 18 * * 1,6", 3)
