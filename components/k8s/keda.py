@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 
 from components.k8s.helm import container_security, helm_release, pod_security, release_record, resources
 from components.k8s.namespace import namespace
-from components.k8s.observability.monitoring import PROMETHEUS_SERVICE
+from components.k8s.observability.monitoring import PROMETHEUS_SERVICE, ScrapeTarget
 from strait.catalog.charts import ChartPin
 from strait.naming import child
 from strait.render.keda import (
@@ -136,6 +136,14 @@ def prometheus_query_policy(keda_namespace: str) -> dict:
     this only widens what the monitoring stack's own policies allow)."""
     return workload_policy(PROMETHEUS_POD_LABELS, ingress=[Allow(
         (pods_peer(keda_namespace, OPERATOR_LABELS),), tcp(PROMETHEUS_PORT), "KEDA's operator queries the queue")])
+
+
+def scrape_targets(namespace: str = NAMESPACE) -> list[ScrapeTarget]:
+    """KEDA's three metrics Services, for ``MonitoringStackArgs.targets``: the monitoring stack then creates their
+    ServiceMonitors and lets Prometheus out to them (keep ``KedaArgs.service_monitors`` off). The chart labels
+    each Service ``app.kubernetes.io/name: <component>`` and names the port ``metrics``."""
+    return [ScrapeTarget(name=n, namespace=namespace, match_labels={"app.kubernetes.io/name": n}, port="metrics")
+            for n in ("keda-operator", "keda-operator-metrics-apiserver", "keda-admission-webhooks")]
 
 
 def prometheus_address(monitoring_namespace: str) -> str:

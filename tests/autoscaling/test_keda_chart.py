@@ -25,6 +25,7 @@ from components.k8s.keda import (
     keda_policies,
     prometheus_query_policy,
     scaling_spec,
+    scrape_targets,
 )
 from strait.catalog.charts import load_charts
 from strait.render.keda import render_scaled_object
@@ -151,3 +152,15 @@ def test_rendered_scaled_objects_pass_the_charts_own_crd(rendered):
         prometheus_address="http://prometheus-operated.strait-monitoring.svc:9090", max_replicas=4,
         cold_start_seconds=540, business_hours=BusinessHours(timezone="Asia/Jakarta")), {"app": "x"}))
     assert [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(so)] == []
+
+
+def test_scrape_targets_select_the_charts_metrics_services(rendered):
+    services = [o for _, o in rendered.objects if o["kind"] == "Service"]
+    for t in scrape_targets():
+        (svc,) = [s for s in services if t.match_labels.items() <= (s["metadata"].get("labels") or {}).items()]
+        assert t.namespace == svc["metadata"]["namespace"] == "keda"
+        assert t.port in {p["name"] for p in svc["spec"]["ports"]}, (t.name, svc["spec"]["ports"])
+        # the Service's metrics port leads to a container port of the same name (named-port egress rules)
+        (d,) = [o for _, o in rendered.objects if o["kind"] == "Deployment"
+                and svc["spec"]["selector"].items() <= o["spec"]["template"]["metadata"]["labels"].items()]
+        assert t.port in {p.get("name") for c in d["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
