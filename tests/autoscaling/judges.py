@@ -17,7 +17,7 @@ def crd() -> dict:
     return yaml.safe_load(DATA.read_text())
 
 
-def _strict(schema: dict) -> dict:
+def strict_crd_schema(schema: dict) -> dict:
     """The CRD's structural schema with unknown keys made errors: the API server would prune them silently
     (a misspelt ``maxReplicas`` is dropped and KEDA's default of 100 applies)."""
     s = copy.deepcopy(schema)
@@ -38,7 +38,7 @@ def _strict(schema: dict) -> dict:
 
 @functools.lru_cache(maxsize=1)
 def strict_validator() -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(_strict(crd()["openAPIV3Schema"]))
+    return jsonschema.Draft7Validator(strict_crd_schema(crd()["openAPIV3Schema"]))
 
 
 def strict_errors(obj: dict) -> list[str]:

@@ -30,7 +30,7 @@ from components.k8s.keda import (
 from strait.catalog.charts import load_charts
 from strait.render.keda import render_scaled_object
 from strait.render.netpol import PROMETHEUS_POD_LABELS, SCRAPER_LABEL, Allow, cidr_peer, namespace_baseline, tcp
-from tests.autoscaling.judges import _strict
+from tests.autoscaling.judges import strict_crd_schema
 from tests.helm import render as hr
 from tests.security.netpol_eval import Cluster, External, Pod, Policy, allowed
 
@@ -146,7 +146,7 @@ def test_rendered_scaled_objects_pass_the_charts_own_crd(rendered):
 
     (crd,) = [o for _, o in rendered.objects if o["kind"] == "CustomResourceDefinition"
               and o["metadata"]["name"] == "scaledobjects.keda.sh"]
-    schema = _strict(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    schema = strict_crd_schema(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
     so = render_scaled_object(scaling_spec("qwen7b", QueueAutoscalerArgs(
         namespace="strait-serving", deployment="qwen7b", engine="vllm", served_model_name="qwen7b",
         prometheus_address="http://prometheus-operated.strait-monitoring.svc:9090", max_replicas=4,
