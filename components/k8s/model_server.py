@@ -1,4 +1,4 @@
-"""The pod every model server shares, whatever the engine (vLLM today; SGLang and LeaderWorkerSet workers next).
+"""The pod every model server shares, whatever the engine (vLLM, SGLang, and a LeaderWorkerSet's leader and workers).
 
 Pure functions returning dicts (no resources, no cloud): requests sized from the node, the startup budget,
 rollout surge, /dev/shm for tensor parallelism, probes, non-root with a read-only root, graceful drain,
@@ -8,7 +8,7 @@ The engine-specific part is only the command line and its environment (``ServerP
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
@@ -88,6 +88,14 @@ class ServerPod:
     Default: none."""
     extra_mounts: Sequence[Mapping[str, object]] = ()
     """Mounts of ``extra_volumes`` in the engine container. Default: none."""
+    serves_http: bool = True
+    """False for a multi-node group's headless worker: no port and no HTTP probes (the group's leader is
+    probed; LeaderWorkerSet recreates the whole group when any pod restarts). Default: serves and is probed."""
+    extra_resources: Mapping[str, str] = field(default_factory=dict)
+    """Further extended resources, requested and limited alike (e.g. EFA devices). Default: none."""
+    zone_spread: bool = True
+    """Spread replicas over zones. False for a multi-node group, whose pods must share a zone (placement comes
+    from the LeaderWorkerSet's exclusive topology instead). Default: spread."""
 
 
 def _probe(path: str, period: int, failures: int, timeout: int) -> dict:
@@ -101,6 +109,7 @@ def pod_spec(p: ServerPod) -> dict:
         raise ValueError(f"gpus ({p.gpus}) must equal tensor_parallel_size ({p.tensor_parallel_size})")
     s = p.sizing
     mem = f"{s.memory_request_gib}Gi"
+    extra = {k: str(v) for k, v in sorted(dict(p.extra_resources).items())}
     container = {
         "name": p.container,
         "image": p.image,
@@ -109,8 +118,8 @@ def pod_spec(p: ServerPod) -> dict:
         "args": list(p.args),
         "env": [dict(e) for e in p.env] + [dict(e) for e in (p.weights.env if p.weights else ())],
         "ports": [{"name": "http", "containerPort": p.port, "protocol": "TCP"}],
-        "resources": {"requests": {"cpu": f"{s.cpu_request:g}", "memory": mem, GPU_RESOURCE: str(p.gpus)},
-                      "limits": {"memory": mem, GPU_RESOURCE: str(p.gpus)}},
+        "resources": {"requests": {"cpu": f"{s.cpu_request:g}", "memory": mem, GPU_RESOURCE: str(p.gpus), **extra},
+                      "limits": {"memory": mem, GPU_RESOURCE: str(p.gpus), **extra}},
         "startupProbe": _probe(p.health_path, PROBE_PERIOD_SECONDS,
                                math.ceil(s.startup_timeout_seconds / PROBE_PERIOD_SECONDS), 5),
         "readinessProbe": _probe(p.health_path, PROBE_PERIOD_SECONDS, 3, 5),
@@ -121,6 +130,9 @@ def pod_spec(p: ServerPod) -> dict:
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, {"name": "home", "mountPath": p.home},
                          {"name": "tmp", "mountPath": "/tmp"}, *(dict(m) for m in p.extra_mounts)],
     }
+    if not p.serves_http:
+        for key in ("ports", "startupProbe", "readinessProbe", "livenessProbe"):
+            del container[key]
     init = []
     if p.weights is not None:
         # The cloud says what to run (argv and env, never a shell string built from config); the pod adds
@@ -140,7 +152,8 @@ def pod_spec(p: ServerPod) -> dict:
         "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"labelSelector": {"matchLabels": sel}, "topologyKey": "kubernetes.io/hostname"}]}},
         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
-                                       "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": sel}}],
+                                       "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": sel}}]
+        if p.zone_spread else [],
         "initContainers": init,
         "containers": [container],
         "volumes": [
