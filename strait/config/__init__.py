@@ -25,7 +25,7 @@ from strait.config.errors import (
     looks_secret_value,
     reference_link,
 )
-from strait.config.observability import langfuse_secret_issues
+from strait.config.observability import alerting_secret_issues, langfuse_secret_issues
 
 #: Keys that must be Pulumi secrets (`pulumi config set --secret strait:<key> ...`).
 #: They are read apart from the typed model and never enter it.
@@ -38,6 +38,8 @@ SECRET_KEYS = {
     "litellm_database_url": "Postgres URL for the gateway's spend tracking (gateway.spend_tracking: true)",
     "langfuse_public_key": "Project public key (pk-lf-...) of an external Langfuse (observability.langfuse.mode: external)",
     "langfuse_secret_key": "Project secret key (sk-lf-...) of an external Langfuse (observability.langfuse.mode: external)",
+    "pagerduty_routing_key": "PagerDuty Events API v2 integration key (observability.alerting.pagerduty: true)",
+    "slack_webhook_url": "Slack incoming-webhook URL (observability.alerting.slack_channel)",
 }
 #: Secret key each provider needs.
 PROVIDER_SECRET = {"anthropic": "anthropic_api_key", "openai": "openai_api_key", "deepseek": "deepseek_api_key"}
@@ -121,6 +123,7 @@ def _validate(raw: dict[str, Any], stack: str, *, secrets_set, plaintext_secrets
                                           f"run `pulumi config set --secret strait:{key} <key>`"))
     issues += _gateway_secret_issues(cfg, secret_values, secrets_set | plaintext_secrets)
     issues += langfuse_secret_issues(cfg, secrets_set | plaintext_secrets)
+    issues += alerting_secret_issues(cfg, secrets_set | plaintext_secrets)
     if issues:
         raise ConfigError(stack, issues)
     return cfg

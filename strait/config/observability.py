@@ -58,6 +58,30 @@ class LangfuseConfig(StrictModel):
         return v.rstrip("/") if v else v
 
 
+class AlertingConfig(StrictModel):
+    """Who hears about alerts (Alertmanager receivers) and the SLO burn-rate alerts. docs/alerting.md."""
+
+    pagerduty: bool = Field(False, description="Page PagerDuty (Events API v2) for critical alerts. Needs the secret "
+                            "strait:pagerduty_routing_key. Default: false (no paging).")
+    slack_channel: str | None = Field(None, description="Slack channel ('#name') for critical and warning alerts. "
+                                      "Needs the secret strait:slack_webhook_url (an incoming webhook). Default: no Slack.")
+    repeat_interval_hours: int = Field(4, ge=1, le=168, description="Re-notify a still-firing alert this often. "
+                                       "Default: 4.")
+    slo_alerts: bool = Field(False, description="Multi-window burn-rate alerts on each model's TTFT p95 SLO "
+                             "(ttft_slo_ms) and each tier's error rate (docs/runbooks). Default: false.")
+    availability_slo: float = Field(0.99, ge=0.9, le=0.9999, description="Share of a tier's requests that must "
+                                    "succeed over 30 days (error-rate SLO). Default: 0.99.")
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _channel(cls, v: str | None) -> str | None:
+        from strait.render.alertmanager import SLACK_CHANNEL
+
+        if v is not None and not SLACK_CHANNEL.match(v):
+            raise ValueError("not a Slack channel name || write it like '#llm-alerts' (lower case, digits, '-', '_')")
+        return v
+
+
 class ObservabilityConfig(StrictModel):
     """Prometheus + Grafana (kube-prometheus-stack), DCGM exporter, alerts, dashboards and Langfuse."""
 
@@ -72,6 +96,8 @@ class ObservabilityConfig(StrictModel):
                                          "Default: default_ttft_slo_ms for every model.")
     alerts: AlertThresholdsConfig = Field(default_factory=AlertThresholdsConfig)
     langfuse: LangfuseConfig = Field(default_factory=LangfuseConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig, description="Alertmanager receivers and SLO "
+                                     "alerts. Default: alerts route to nobody, no SLO alerts.")
 
     def slo_ms(self, model_key: str) -> int:
         return self.ttft_slo_ms.get(model_key, self.default_ttft_slo_ms)
@@ -112,3 +138,30 @@ def langfuse_secret_issues(cfg, present: set[str] | frozenset[str]) -> list[Conf
     return [ConfigIssue("observability.langfuse.mode", "external", f"needs the secret strait:{k}, which is not set",
                         f"run `pulumi config set --secret strait:{k} <key from the Langfuse project settings>`")
             for k in ("langfuse_public_key", "langfuse_secret_key") if k not in present]
+
+
+#: Secret each alert receiver needs, by the config switch that turns it on.
+ALERTING_SECRETS = {"pagerduty": "pagerduty_routing_key", "slack_channel": "slack_webhook_url"}
+
+
+def alerting_secret_issues(cfg, present: set[str] | frozenset[str]) -> list[ConfigIssue]:
+    """A receiver that is on needs its credential as a Pulumi secret; a credential without its receiver is a
+    forgotten switch (it would be ignored)."""
+    o = getattr(cfg, "observability", None)
+    if o is None:
+        return []
+    a = o.alerting
+    issues = []
+    for switch, key in ALERTING_SECRETS.items():
+        value = getattr(a, switch)
+        on = value not in (None, False)
+        if on and key not in present:
+            how = ("the PagerDuty service's Events API v2 integration key" if key == "pagerduty_routing_key"
+                   else "the Slack app's incoming-webhook URL")
+            issues.append(ConfigIssue(f"observability.alerting.{switch}", value, f"needs the secret strait:{key}, "
+                                      "which is not set", f"run `pulumi config set --secret strait:{key} <{how}>`"))
+        if not on and key in present:
+            issues.append(ConfigIssue(f"observability.alerting.{switch}", value, f"the secret strait:{key} is set but "
+                                      f"observability.alerting.{switch} is off, so it would be ignored",
+                                      f"turn observability.alerting.{switch} on, or `pulumi config rm strait:{key}`"))
+    return issues

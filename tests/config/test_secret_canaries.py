@@ -51,7 +51,7 @@ def test_a_mistyped_secret_is_named_and_the_closest_key_suggested():
             "credential). Fix: did you mean 'anthropic_api_key'? remove it and run `pulumi config set --secret "
             "strait:anthropic_api_key <value>`; secrets are top-level keys, never inside a section; secret keys: "
             "anthropic_api_key, deepseek_api_key, hf_token, langfuse_public_key, langfuse_secret_key, "
-            "litellm_database_url, litellm_master_key, openai_api_key.") in text
+            "litellm_database_url, litellm_master_key, openai_api_key, pagerduty_routing_key, slack_webhook_url.") in text
 
 
 def test_cli_output_and_out_dir_hold_no_canary(tmp_path):
