@@ -75,6 +75,7 @@ fi
 # 4. Debian packages used as judges (promtool from `prometheus`).
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)  # amtool + Alertmanager (tests/alerting)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)  # gateway replicas sharing router state
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
