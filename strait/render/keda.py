@@ -22,6 +22,7 @@ time.LoadLocation; both schedules are parsed by robfig/cron with five fields (no
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import zoneinfo
@@ -71,13 +72,18 @@ LEAD_MARGIN_SECONDS = 60
 
 
 # --- time zones and cron ------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
 def timezone_problem(tz: str) -> str | None:
     """Why ``tz`` is not an IANA time zone KEDA can load, or None."""
     if not isinstance(tz, str) or not tz.strip():
         return "an empty time zone"
     if tz == "Local" or tz.startswith("/") or ".." in tz:
         return "not an IANA time zone name (KEDA's operator would read its own container's zone)"
-    if tz not in zoneinfo.available_timezones():
+    if tz not in _zones():
         return "not an IANA time zone (the tz database has no such zone; names look like Asia/Jakarta)"
     return None
 
@@ -107,8 +113,8 @@ def cron_problem(expr: str) -> str | None:
         return f"has {len(parts)} fields; KEDA's cron needs 5 (minute hour day-of-month month day-of-week)"
     for part, (what, lo, hi, names) in zip(parts, _CRON_FIELDS):
         for item in part.split(","):
-            rng, _, step = item.partition("/")
-            if _ and (not _NUM.match(step) or int(step) == 0):
+            rng, slash, step = item.partition("/")
+            if slash and (not _NUM.match(step) or int(step) == 0):
                 return f"{what} {item!r}: a step must be a positive number"
             if rng in ("*", "?"):
                 continue
