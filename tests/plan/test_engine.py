@@ -55,3 +55,15 @@ def test_manifests_are_written_with_libyaml_and_read_back_unchanged():
     text = artefacts.dump_manifest(TRICKY)
     assert yaml.safe_load(text) == TRICKY
     assert text.splitlines()[:3] == ["apiVersion: v1", "kind: ConfigMap", "metadata:"]
+
+
+def test_find_leaks_names_each_file_and_secret_found(tmp_path):
+    secrets = ["mock-random-a-123", "mock-random-ab-456", "mock-random-abc-789", "sk-ant-real", "", "短い秘密です"]
+    (tmp_path / "m").mkdir()
+    (tmp_path / "clean.yaml").write_text("mock-random- is only a prefix; sk-ant- too\n")
+    (tmp_path / "one.json").write_text('{"k": "xx mock-random-ab-456 yy"}')
+    (tmp_path / "m" / "two.yaml").write_text("mock-random-a-123\nmock-random-abc-789 and mock-random-a-12")
+    (tmp_path / "m" / "three.txt").write_text("end: sk-ant-real and 短い秘密です", encoding="utf-8")
+    assert sorted(artefacts.find_leaks(tmp_path, secrets)) == sorted(
+        ["one.json", "m/two.yaml", "m/two.yaml", "m/three.txt", "m/three.txt"])
+    assert artefacts.find_leaks(tmp_path, []) == []
