@@ -119,8 +119,11 @@ def serving_rules(spec: RulesSpec) -> list[dict]:
         lab = {"model": m.key}
         rules.append(_alert(
             "StraitTTFTAboveSLO",
+            # vLLM's series, or SGLang's for an SGLang server (names from each pinned package; both label the
+            # served model model_name).
             f"histogram_quantile(0.95, sum by (le, {VLLM_MODEL_LABEL}) "
-            f"(rate(vllm:time_to_first_token_seconds_bucket{{{sel}}}[5m]))) > {slo_s:g}",
+            f"(rate(vllm:time_to_first_token_seconds_bucket{{{sel}}}[5m]) "
+            f"or rate(sglang:time_to_first_token_seconds_bucket{{{sel}}}[5m]))) > {slo_s:g}",
             "10m", "warning",
             f"{m.key}: p95 time to first token above its {m.ttft_slo_ms} ms SLO",
             f"p95 TTFT of {m.served_model_name} is {{{{ $value | humanizeDuration }}}} (SLO {m.ttft_slo_ms} ms) for 10 minutes.",
@@ -129,7 +132,8 @@ def serving_rules(spec: RulesSpec) -> list[dict]:
             lab))
         rules.append(_alert(
             "StraitQueueDepthHigh",
-            f"max by ({VLLM_MODEL_LABEL}) (vllm:num_requests_waiting{{{sel}}}) > {t.queue_depth}",
+            f"max by ({VLLM_MODEL_LABEL}) (vllm:num_requests_waiting{{{sel}}} or sglang:num_queue_reqs{{{sel}}}) "
+            f"> {t.queue_depth}",
             f"{t.queue_minutes}m", "warning",
             f"{m.key}: more than {t.queue_depth} requests waiting on a replica",
             f"A replica of {m.served_model_name} has had {{{{ $value }}}} requests queued for {t.queue_minutes} minutes.",
@@ -138,8 +142,10 @@ def serving_rules(spec: RulesSpec) -> list[dict]:
             lab))
         rules.append(_alert(
             "StraitKVCacheFullPreempting",
-            f"max by ({VLLM_MODEL_LABEL}) (vllm:kv_cache_usage_perc{{{sel}}}) > {t.kv_cache_usage_ratio:g} "
-            f"and on ({VLLM_MODEL_LABEL}) sum by ({VLLM_MODEL_LABEL}) (increase(vllm:num_preemptions_total{{{sel}}}[10m])) > 0",
+            f"max by ({VLLM_MODEL_LABEL}) (vllm:kv_cache_usage_perc{{{sel}}} or sglang:token_usage{{{sel}}}) "
+            f"> {t.kv_cache_usage_ratio:g} and on ({VLLM_MODEL_LABEL}) sum by ({VLLM_MODEL_LABEL}) "
+            f"(increase(vllm:num_preemptions_total{{{sel}}}[10m]) "
+            f"or increase(sglang:num_retracted_requests_total{{{sel}}}[10m])) > 0",
             "5m", "warning",
             f"{m.key}: KV cache over {t.kv_cache_usage_ratio:.0%} full and requests are being preempted",
             f"KV-cache usage of {m.served_model_name} is {{{{ $value | humanizePercentage }}}} and vLLM is preempting "

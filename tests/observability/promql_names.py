@@ -42,6 +42,15 @@ def vllm_doc() -> dict:
     return json.loads((DATA / "vllm-0.33.0.json").read_text())
 
 
+def sglang_doc() -> dict:
+    """SGLang 0.5.23's metrics, scanned from its package by tests/engines/sglang_metrics.py."""
+    return json.loads((DATA / "sglang-0.5.23.json").read_text())
+
+
+def sglang_names() -> set[str]:
+    return {n for m in sglang_doc()["metrics"] for n in m["exposed"]}
+
+
 def dcgm_names() -> set[str]:
     names = set()
     for row in csv.reader((DATA / "dcgm-exporter-default-counters.csv").read_text().splitlines()):

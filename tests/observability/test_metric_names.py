@@ -22,6 +22,8 @@ from tests.observability.promql_names import (
     exposition_names,
     ksm_names,
     metric_names,
+    sglang_doc,
+    sglang_names,
     vllm_doc,
     vllm_names,
 )
@@ -62,7 +64,7 @@ def test_the_litellm_proxy_behaved(litellm_scrape):
 
 
 def test_every_metric_exists_in_the_pinned_exporters(litellm_scrape):
-    known = (vllm_names() | dcgm_names() | ksm_names() | exposition_names(litellm_scrape["text"])
+    known = (vllm_names() | sglang_names() | dcgm_names() | ksm_names() | exposition_names(litellm_scrape["text"])
              | PROMETHEUS_BUILTIN | _recorded())
     missing = sorted({(where, n) for where, e in _all_exprs() for n in metric_names(e) if n not in known})
     assert not missing, f"metric names no pinned exporter exposes: {missing}"
@@ -84,7 +86,8 @@ def test_label_matchers_use_labels_the_exporters_emit(litellm_scrape):
     import re
 
     scrape_labels = {"namespace", "service", "pod", "job", "instance", "container", "endpoint", "pool"}
-    vllm_labels = {n: set(m["labelnames"] or []) for m in vllm_doc()["metrics"] for n in m["exposed"]}
+    vllm_labels = {n: set(m["labelnames"] or []) for m in [*vllm_doc()["metrics"], *sglang_doc()["metrics"]]
+                   for n in m["exposed"]}
     lite = exposition_labels(litellm_scrape["text"])
     for n in list(lite):
         if n.endswith("_bucket"):
