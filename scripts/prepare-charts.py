@@ -43,6 +43,7 @@ class Source:
     tag: str  # release tag, with {name} and {version}
     path: str  # chart folder inside the repository at that tag, with {name}
     chart_template: bool = False  # Chart.yaml is generated at release time from Chart.template.yaml (cert-manager)
+    version_from_tag: bool = False  # the release packages the chart with --version/--app-version = tag (lws)
 
 
 #: Pinned charts (keys of strait/catalog/data/charts.yaml) -> their upstream source.
@@ -55,6 +56,7 @@ CHARTS: dict[str, Source] = {
     "cert-manager": Source("cert-manager/cert-manager", "{version}", "deploy/charts/cert-manager", chart_template=True),
     "clickhouse-operator": Source("ClickHouse/clickhouse-operator", "v{version}", "dist/chart"),
     "keda": Source("kedacore/charts", "v{version}", "keda"),
+    "lws": Source("kubernetes-sigs/lws", "v{version}", "charts/{name}", version_from_tag=True),
 }
 
 #: Helm repositories that sub-chart dependencies name -> their upstream source.
@@ -146,6 +148,17 @@ def chart_from_template(dest: Path, version: str) -> None:
     tpl.unlink()
 
 
+def chart_version_from_tag(dest: Path, tag: str) -> None:
+    """lws's hack/push-chart.sh: `helm package --version <tag> --app-version <tag>` after setting
+    image.manager.tag to the tag and pullPolicy to IfNotPresent in values.yaml (the source says `main`/Always)."""
+    doc = yaml.safe_load((dest / "Chart.yaml").read_text())
+    doc["version"], doc["appVersion"] = tag.removeprefix("v"), tag
+    (dest / "Chart.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    values = yaml.safe_load((dest / "values.yaml").read_text())
+    values["image"]["manager"].update(tag=tag, pullPolicy="IfNotPresent")
+    (dest / "values.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+
+
 def prepare(src: Source, name: str, version: str, dest: Path, mirrors: Path, depth: int = 0) -> dict:
     mirror = mirror_dir(mirrors, src.repo)
     tag, exact = pick_tag(mirror, src.tag, name, version)
@@ -155,6 +168,8 @@ def prepare(src: Source, name: str, version: str, dest: Path, mirrors: Path, dep
     extract(mirror, tag, src.path.format(name=name), dest)
     if src.chart_template:
         chart_from_template(dest, tag)
+    if src.version_from_tag:
+        chart_version_from_tag(dest, tag)
     chart = yaml.safe_load((dest / "Chart.yaml").read_text())
     record = {"repo": src.repo, "tag": tag, "commit": commit, "requested": version, "exact": exact,
               "chart_version": str(chart["version"]), "dependencies": [], "unresolved": []}

@@ -52,3 +52,31 @@ def test_bad_args_are_refused(monitor, over, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         VllmMultiNode("big", _args(**over))
     assert not of_type(monitor, "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet")
+
+
+def test_lws_controller_installs_the_pinned_chart_in_a_restricted_default_deny_namespace(monitor):
+    from components.k8s.lws import Lws, LwsArgs
+    from strait.catalog.charts import load_charts
+    from strait.render.netpol import Allow, cidr_peer, tcp
+
+    args = LwsArgs(chart=load_charts()["lws"], api_server_egress=Allow((cidr_peer("172.20.0.0/16"),), tcp(443)),
+                   webhook_ingress=Allow((cidr_peer("10.40.0.0/16"),), tcp(10250)))
+    _run(lambda o: Lws("lws", args, opts=o).urn)
+    (rel,) = of_type(monitor, "kubernetes:helm.sh/v3:Release")
+    assert (rel.inputs["chart"], rel.inputs["version"], rel.inputs["namespace"]) == (
+        "oci://registry.k8s.io/lws/charts/lws", "0.10.0", "lws-system")
+    assert rel.inputs["values"]["image"]["manager"]["tag"] == "v0.10.0"
+    ns = by_name(monitor, "lws-ns")
+    assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    names = {r.inputs["metadata"]["name"] for r in of_type(monitor, "kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    assert names == {"default-deny", "allow-dns", "lws-controller"}
+
+
+def test_lws_refuses_another_chart(monitor):
+    from components.k8s.lws import Lws, LwsArgs
+    from strait.catalog.charts import load_charts
+    from strait.render.netpol import Allow, cidr_peer, tcp
+
+    allow = Allow((cidr_peer("10.0.0.0/8"),), tcp(443))
+    with pytest.raises(ValueError, match="is not LeaderWorkerSet's"):
+        Lws("lws", LwsArgs(chart=load_charts()["keda"], api_server_egress=allow, webhook_ingress=allow))

@@ -135,3 +135,29 @@ def test_policies_open_the_leader_api_and_the_group_only():
     peer = {"podSelector": {"matchLabels": {LWS_NAME_LABEL: "llama405b"}}}
     assert grp["ingress"] == [{"from": [peer], "ports": [{"port": 1024, "protocol": "TCP", "endPort": 65535}]}]
     assert grp["egress"][0] == {"to": [peer], "ports": [{"port": 1024, "protocol": "TCP", "endPort": 65535}]}
+
+
+def test_group_flows_through_the_policies():
+    """The group's ranks reach each other (rendezvous, NCCL); the gateway reaches only the leader's API; other
+    pods reach neither (tests/security/netpol_eval.py over the namespace baseline + the group's policies)."""
+    from strait.render.netpol import namespace_baseline
+    from tests.security.netpol_eval import Cluster, Pod, Policy, allowed
+
+    g = group()
+    obj = render_leaderworkerset(g)
+    lt = obj["spec"]["leaderWorkerTemplate"]
+    lws_labels = lambda i: {LWS_NAME_LABEL: g.name, WORKER_INDEX_LABEL: str(i)}  # noqa: E731 (what LWS adds)
+    leader = Pod(name="l", namespace=g.namespace, labels={**lt["leaderTemplate"]["metadata"]["labels"], **lws_labels(0)})
+    worker = Pod(name="w", namespace=g.namespace, labels={**lt["workerTemplate"]["metadata"]["labels"], **lws_labels(1)})
+    other = Pod(name="o", namespace=g.namespace, labels={"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": "small"})
+    gw = Pod(name="gw", namespace="strait-gateway", labels={"app.kubernetes.io/name": "litellm"})
+    policies = [Policy(n, ns, s) for ns in (g.namespace, "strait-gateway") for n, s in namespace_baseline().items()]
+    policies += [Policy(n, g.namespace, s) for n, s in group_policies(g, ("strait-gateway",)).items()]
+    policies.append(Policy("gw-out", "strait-gateway", {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}))
+    policies.append(Policy("other-out", g.namespace, {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": "small"}},
+                                                      "policyTypes": ["Egress"], "egress": [{}]}))
+    c = Cluster(namespaces={g.namespace: {}, "strait-gateway": {}}, policies=policies)
+    assert allowed(c, worker, leader, 29501) and allowed(c, leader, worker, 40123) and allowed(c, worker, leader, 51000)
+    assert allowed(c, gw, leader, 8000)
+    assert not allowed(c, gw, worker, 8000) and not allowed(c, gw, leader, 29501)
+    assert not allowed(c, other, leader, 29501) and not allowed(c, other, worker, 40123)
