@@ -154,11 +154,13 @@ class RecordingMonitor(pmocks.MockMonitor):
         self._records: list[ResourceRecord] = []
         self._used: dict[int, dict[str, frozenset[str]]] = {}
         self._index = _DependencyIndex()
+        self._lock = threading.Lock()  # the SDK calls RegisterResource from a pool of threads
 
     @property
     def registrations(self) -> list[ResourceRecord]:
         """Every resource registered so far (the stack excepted), in registration order."""
-        return [self._final(i, r) for i, r in enumerate(self._records)]
+        with self._lock:
+            return [self._final(i, r) for i, r in enumerate(self._records)]
 
     def records(self) -> list[ResourceRecord]:
         """Every resource registered, sorted by URN: the order the plan writes them in."""
@@ -188,12 +190,13 @@ class RecordingMonitor(pmocks.MockMonitor):
                 # The mock monitor turns an unknown into None; the record keeps it visible.
                 raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
             inputs, has_secrets = mask_secrets(raw)
-            deps, used = self._index.compact(request.parent, set(request.dependencies))
-            if used:
-                self._used[len(self._records)] = used
-            self._records.append(ResourceRecord(
-                urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
-                parent=request.parent, provider=request.provider, dependencies=deps,
-                inputs=inputs, has_secrets=has_secrets))
-            self._index.add(response.urn, request.parent, bool(request.custom))
+            with self._lock:
+                deps, used = self._index.compact(request.parent, set(request.dependencies))
+                if used:
+                    self._used[len(self._records)] = used
+                self._records.append(ResourceRecord(
+                    urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
+                    parent=request.parent, provider=request.provider, dependencies=deps,
+                    inputs=inputs, has_secrets=has_secrets))
+                self._index.add(response.urn, request.parent, bool(request.custom))
         return response
