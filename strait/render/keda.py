@@ -67,6 +67,10 @@ MIN_SCALE_DOWN_STABILIZATION_SECONDS = 300
 SCALE_DOWN_PERIOD_SECONDS = 120
 #: Queries that fail this many polls in a row switch the ScaledObject to its fallback.
 FALLBACK_FAILURES = 3
+#: KEDA's admission webhook refuses a ScaledObject whose HPA name, keda-hpa-<name>, is not a valid label value
+#: (apis/keda/v1alpha1/scaledobject_webhook.go, verifyName).
+HPA_NAME_PREFIX = "keda-hpa-"
+MAX_LABEL_VALUE_CHARS = 63
 #: Added to the cold start when placing the cron start, so the lead is strictly longer than the cold start.
 LEAD_MARGIN_SECONDS = 60
 
@@ -243,6 +247,9 @@ class QueueScalingSpec:
 
     def problems(self) -> list[str]:
         out = []
+        if len(HPA_NAME_PREFIX + self.name) > MAX_LABEL_VALUE_CHARS:
+            out.append(f"name {self.name!r}: KEDA names the HPA {HPA_NAME_PREFIX}<name>, which must fit a 63-character "
+                       f"label value; use at most {MAX_LABEL_VALUE_CHARS - len(HPA_NAME_PREFIX)} characters")
         if self.min_replicas < 1:
             out.append(f"min_replicas {self.min_replicas}: at least 1 replica stays up as the warm standby")
         if self.max_replicas < self.min_replicas:

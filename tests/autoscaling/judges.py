@@ -43,7 +43,8 @@ def strict_validator() -> jsonschema.Draft7Validator:
 
 def strict_errors(obj: dict) -> list[str]:
     """Every way ``obj`` breaks KEDA 2.21's ScaledObject schema, an unknown key included; its CEL rule
-    (minReplicaCount <= maxReplicaCount, 100 when unset); and trigger metadata keys the scaler never reads."""
+    (minReplicaCount <= maxReplicaCount, 100 when unset); trigger metadata keys the scaler never reads or
+    requires; and the admission webhook's static checks (``webhook_errors``)."""
     doc = crd()
     errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in strict_validator().iter_errors(obj)]
     if obj.get("apiVersion") != f"{doc['group']}/{doc['version']}" or obj.get("kind") != doc["kind"]:
@@ -63,7 +64,51 @@ def strict_errors(obj: dict) -> list[str]:
             errors.append(f"triggers/{i}/metadata/{key}: the {t['type']} scaler does not read it")
         for key in sorted(set(doc["trigger_metadata_required"][t["type"]]) - set(t.get("metadata") or {})):
             errors.append(f"triggers/{i}/metadata/{key}: the {t['type']} scaler requires it")
-    return errors
+    return errors + webhook_errors(obj)
+
+
+MAX_LABEL_VALUE = 63
+
+
+def webhook_errors(obj: dict) -> list[str]:
+    """The static checks KEDA 2.21's admission webhook makes on a ScaledObject (apis/keda/v1alpha1 at the data
+    file's commit: scaledobject_webhook.go verifyName, scaletriggers_types.go ValidateTriggers,
+    scaledobject_types.go CheckReplicaCountBoundsAreValid and CheckFallbackValid). The checks that need a cluster
+    (an HPA or another ScaledObject already owning the workload) are not here."""
+    out = []
+    name = (obj.get("metadata") or {}).get("name", "")
+    spec = obj.get("spec") or {}
+    if len(name) > MAX_LABEL_VALUE:
+        out.append(f"scaledobject name {name!r} is {len(name)} characters long; must be no more than 63")
+    hpa = ((spec.get("advanced") or {}).get("horizontalPodAutoscalerConfig") or {}).get("name") or f"keda-hpa-{name}"
+    if len(hpa) > MAX_LABEL_VALUE:
+        out.append(f"HPA name {hpa!r} derived from scaledobject is {len(hpa)} characters long; must be no more than 63")
+    triggers = spec.get("triggers") or []
+    if not triggers:
+        out.append("no triggers defined in the ScaledObject/ScaledJob")
+    seen = set()
+    for t in triggers:
+        if t.get("useCachedMetrics") and t.get("type") in ("cpu", "memory", "cron"):
+            out.append(f'property "useCachedMetrics" is not supported for {t["type"]!r} scaler')
+        if t.get("name"):
+            if t["name"] in seen:
+                out.append(f"triggerName {t['name']!r} is defined multiple times in the ScaledObject/ScaledJob")
+            seen.add(t["name"])
+    lo, hi = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
+    if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+        out.append(f"MinReplicaCount={lo} must be less than MaxReplicaCount={hi}")
+    idle = spec.get("idleReplicaCount")
+    if isinstance(idle, int) and isinstance(lo, int) and idle >= lo:
+        out.append(f"IdleReplicaCount={idle} must be less than MinReplicaCount={lo}")
+    fb = spec.get("fallback")
+    if fb is not None:
+        if fb.get("failureThreshold", 0) < 0 or fb.get("replicas", 0) < 0:
+            out.append("FailureThreshold & Replicas must both be greater than or equal to 0")
+        if not (spec.get("advanced") or {}).get("scalingModifiers") and \
+                not any(t.get("type") not in ("cpu", "memory") for t in triggers):
+            out.append("at least one trigger (that is not cpu or memory) has to have the `AverageValue` type for the "
+                       "fallback to be enabled")
+    return out
 
 
 def model_validate(obj: dict):

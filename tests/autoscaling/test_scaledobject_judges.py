@@ -60,6 +60,15 @@ MUTATIONS = {
                                           "minReplicaCount must be less than or equal to maxReplicaCount"),
     "a replica count as a string": (lambda s: s["spec"].update(maxReplicaCount="6"), "'6' is not of type 'integer'"),
     "unknown fallback behaviour": (lambda s: s["spec"]["fallback"].update(behavior="hold"), "'hold' is not one of"),
+    # KEDA's admission webhook
+    "a name too long for keda-hpa-<name>": (lambda s: s["metadata"].update(name="m" * 55),
+                                            "derived from scaledobject is 64 characters long"),
+    "two triggers with one name": (lambda s: s["spec"]["triggers"][1].update(name="queue"),
+                                   "triggerName 'queue' is defined multiple times"),
+    "cached metrics on a cron trigger": (lambda s: s["spec"]["triggers"][1].update(useCachedMetrics=True),
+                                         "property \"useCachedMetrics\" is not supported for 'cron' scaler"),
+    "an idle count at the standby": (lambda s: s["spec"].update(idleReplicaCount=1),
+                                     "IdleReplicaCount=1 must be less than MinReplicaCount=1"),
 }
 
 

@@ -121,6 +121,8 @@ def test_timezone_problem(tz, ok):
 
 
 @pytest.mark.parametrize("bad, message", [
+    (dict(name="m" * 55), "KEDA names the HPA keda-hpa-<name>, which must fit a 63-character label value; use at "
+                          "most 54 characters"),
     (dict(min_replicas=0), "min_replicas 0: at least 1 replica stays up as the warm standby"),
     (dict(max_replicas=0), "max_replicas 0 is below min_replicas 1"),
     (dict(queue_per_replica=0.0), "queue_per_replica 0.0: must be a positive number"),
@@ -137,7 +139,7 @@ def test_timezone_problem(tz, ok):
 def test_render_refuses_bad_specs(bad, message):
     with pytest.raises(ValueError) as exc:
         render_scaled_object(spec(**bad))
-    assert message in str(exc.value) and str(exc.value).startswith("ScaledObject qwen7b: ")
+    assert message in str(exc.value) and str(exc.value).startswith(f"ScaledObject {bad.get('name', 'qwen7b')}: ")
 
 
 def test_no_window_means_no_cron_trigger():
