@@ -26,6 +26,8 @@ TAGS = ["strait"]
 class DashboardSpec:
     self_hosted_tiers: tuple[str, ...] = ()
     monthly_budget_usd: float | None = None
+    routers: bool = False
+    """Add the vLLM router row to the Serving dashboard (stacks with a VllmRouter). Default: no router row."""
 
 
 def _q(expr: str, legend: str = "", ref: str = "A") -> gp.Dataquery:
@@ -106,6 +108,31 @@ def serving() -> gd.Dashboard:
                             desc="Non-zero means the KV cache is too small for the load: requests are recomputed.", w=8)))
 
 
+#: Metrics of the vLLM router (vllm-project/router 0.1.17) the router row reads; tests/router/test_dashboard.py
+#: checks each against the real router's /metrics.
+ROUTER_METRICS = ("vllm_router_prefix_routing_decisions_total", "vllm_router_processed_requests_total",
+                  "vllm_router_worker_health")
+
+
+def with_router_row(d: gd.Dashboard) -> gd.Dashboard:
+    """Router hit rate, where requests go, and which replicas the router considers healthy (by router Service)."""
+    decisions = "vllm_router_prefix_routing_decisions_total"
+    return (d.with_row(gd.Row("Router"))
+            .with_panel(_ts("Router prefix hit rate", "percentunit",
+                            _q(f'sum by (service) (rate({decisions}{{outcome="prefix_hit"}}[$__rate_interval])) / '
+                               f"sum by (service) (rate({decisions}[$__rate_interval]))", "{{service}}"),
+                            desc="cache_aware: the share of requests routed to the replica holding their longest "
+                                 "prefix. consistent_hash routes by session instead; its effect shows in the "
+                                 "prefix-cache hit rate above.", w=8).max(1))
+            .with_panel(_ts("Requests per replica", "reqps",
+                            _q("sum by (service, worker) (rate(vllm_router_processed_requests_total"
+                               "[$__rate_interval]))", "{{service}} {{worker}}"),
+                            desc="Sticky routing keeps sessions on their replica: uneven bars are expected; "
+                                 "a replica at zero is out of the ring.", w=8))
+            .with_panel(_ts("Healthy replicas per router", "short",
+                            _q("sum by (service) (vllm_router_worker_health)", "{{service}}"), w=8)))
+
+
 def gateway(spec: DashboardSpec) -> gd.Dashboard:
     served = 'requested_model!=""'
     d = (_base("strait-gateway", "Strait / Gateway", "LiteLLM: traffic by tier, fallbacks to commercial APIs, errors, latency, spend.")
@@ -160,7 +187,7 @@ def _to_json(d: gd.Dashboard) -> dict:
 def render_dashboards(spec: DashboardSpec) -> dict[str, dict]:
     """``{uid: dashboard JSON}`` for the GPU fleet, Serving, Gateway and Cost dashboards."""
     out = {}
-    for d in (gpu_fleet(), serving(), gateway(spec), cost(spec)):
+    for d in (gpu_fleet(), with_router_row(serving()) if spec.routers else serving(), gateway(spec), cost(spec)):
         j = _to_json(d)
         out[j["uid"]] = j
     return dict(sorted(out.items()))

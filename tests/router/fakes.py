@@ -81,6 +81,14 @@ class FakeReplica:
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 req = json.loads(self.rfile.read(length) or b"{}")
+                if self.path == "/tokenize":
+                    # vLLM's /tokenize, which cache_aware calls to key its prefix tree: one token per character
+                    # of the prompt (a chat's messages in order), enough for a prefix to be a prefix.
+                    text = req.get("prompt") or "".join(f"<{m['role']}>{m['content']}" for m in req.get("messages", []))
+                    tokens = [ord(c) for c in text]
+                    self._send(200, json.dumps({"count": len(tokens), "max_model_len": 32768, "tokens": tokens,
+                                                "token_strs": None}).encode())
+                    return
                 if self.path not in ("/v1/chat/completions", "/v1/completions"):
                     self._send(404, b"{}")
                     return

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from strait.render.router import SESSION_HEADER, RouterSpec, render_router_args
+from strait.render.router import SESSION_HEADER, RouterPolicy, RouterSpec, render_router_args
 from tests.router.fakes import MODEL, FakeReplica, RouterProcess, free_port, http
 
 SESSIONS = 60
@@ -20,7 +20,8 @@ TURNS = 5
 
 
 def _chat(port: int, session: str, turn: int, *, by_header: bool = True) -> tuple[int, str | None]:
-    history = [{"role": "system", "content": "You are a careful assistant. " * 8}]
+    # Each conversation opens with its own system prompt, then grows turn by turn.
+    history = [{"role": "system", "content": f"{session}: you are a careful assistant. " * 4}]
     for t in range(turn + 1):  # a growing conversation: each turn repeats the previous ones (a shared prefix)
         history += [{"role": "user", "content": f"{session} question {t}"},
                      {"role": "assistant", "content": f"answer {t}"}]
@@ -110,3 +111,43 @@ def test_when_a_replica_dies_its_sessions_move_and_none_is_lost(cluster):
     assert moved_sticky / (len(moved) * (TURNS - 1)) >= 0.95
     code, text = http("GET", f"http://127.0.0.1:{metrics}/metrics")
     assert code == 200 and f'vllm_router_worker_health{{worker="{replicas[idx].url}"}} 0' in text
+
+
+def test_cache_aware_keeps_a_shared_prefix_on_one_replica_without_any_header(tmp_path: Path):
+    """cache_aware keys on the prompt itself (the replicas' /tokenize, as real vLLM serves it): a conversation's
+    later turns extend its first, so they follow it, with no session header at all."""
+    replicas = [FakeReplica(f"r{i}").start() for i in range(3)]
+    port, metrics = free_port(), free_port()
+    spec = RouterSpec(policy=RouterPolicy.CACHE_AWARE, worker_urls=tuple(r.url for r in replicas), port=port,
+                      metrics_port=metrics, host="127.0.0.1")
+    try:
+        with RouterProcess(render_router_args(spec), port, tmp_path / "router.log") as router:
+            router.wait_ready(30)
+            served: dict[str, list[str | None]] = collections.defaultdict(list)
+            for turn in range(TURNS):
+                for s in range(SESSIONS):
+                    code, who = _chat(port, f"s{s}", turn, by_header=False)
+                    assert code == 200
+                    served[f"s{s}"].append(who)
+            code, text = http("GET", f"http://127.0.0.1:{metrics}/metrics")
+    finally:
+        for r in replicas:
+            r.stop()
+    same = sum(1 for seq in served.values() for w in seq if w == seq[0])
+    total = SESSIONS * TURNS
+    hits = _counter(text, 'vllm_router_prefix_routing_decisions_total{policy="cache_aware",stage="regular",'
+                          'outcome="prefix_hit"}')
+    print(f"\nstickiness (cache_aware, no header): {same}/{total} = {same / total:.1%} on the conversation's first "
+          f"replica; router prefix hits {hits:.0f} of {total - SESSIONS} follow-up turns; first replicas "
+          f"{dict(collections.Counter(seq[0] for seq in served.values()))}")
+    assert same / total >= 0.95
+    assert hits >= 0.95 * (total - SESSIONS)
+    # Each replica saw the prompt text only through the router's /tokenize and the completion itself.
+    assert sum(len(r.served) for r in replicas) == total
+
+
+def _counter(exposition: str, series: str) -> float:
+    for line in exposition.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
