@@ -143,6 +143,18 @@ class SpeculativeConfig(StrictModel):
                            "(prompt_lookup_max). Default: 4.")
 
 
+class RouterConfig(StrictModel):
+    """The vLLM router in front of this model's replicas: keeps each conversation on one replica so its prefix
+    cache hits (docs/routing.md)."""
+
+    policy: Literal["consistent_hash", "cache_aware"] = Field(
+        "consistent_hash", description="'consistent_hash': by the x-session-id header the gateway forwards, the "
+        "same session on the same replica, spread over all of them. 'cache_aware': by the prompt's prefix (needs "
+        "vLLM's /tokenize; one prefix tree per router replica). Default: consistent_hash.")
+    replicas: int = Field(2, ge=1, le=10, description="Router replicas, spread over nodes. consistent_hash routes "
+                          "the same on every router replica. Default: 2.")
+
+
 class ModelConfig(StrictModel):
     """One model served by vLLM or SGLang."""
 
@@ -192,6 +204,10 @@ class ModelConfig(StrictModel):
         "rank --max-lora-rank adapter. Default: the number of adapters, at most 4.")
     speculative: SpeculativeConfig | None = Field(
         None, description="Speculative decoding (vLLM only). Default: off.")
+    router: RouterConfig | None = Field(
+        None, description="Put the vLLM router between the gateway and this model's replicas, for sticky, "
+        "prefix-aware routing. Default: none; the gateway calls the model's Service, which spreads connections "
+        "over replicas with no regard for sessions.")
     mem_fraction_static: float | None = Field(
         None, gt=0.3, lt=0.98, description="SGLang only: --mem-fraction-static, the share of GPU memory for weights "
         "and KV cache together (activations and CUDA graphs use the rest; gpu_memory_utilization is vLLM's). "
