@@ -174,3 +174,28 @@ def test_phase1_sg_gke_plans_with_gcp_costs_and_policies(tmp_path):
           and r["inputs"]["member"].endswith(f"[strait-langfuse/{sa['name']}]")]
     assert [w["role"] for w in wi] == ["roles/iam.workloadIdentityUser"]
     assert not [r for r in resources if r["type"] == "kubernetes:apps/v1:DaemonSet" and "nvidia" in r["name"]]
+
+
+def test_the_stacks_gpu_is_the_cheapest_per_token_of_the_candidates(tmp_path):
+    """The stack file says a2-highgpu-2g is the cheapest per million tokens among the GPUs it compares;
+    the plan's own serving estimate must keep agreeing when prices or the planner change."""
+    proj = tmp_path / "proj"
+    (proj / "stacks").mkdir(parents=True)
+    (proj / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    for item in ("__main__.py", "blueprints", "components"):
+        (proj / item).symlink_to(ROOT / item)
+    base = yaml.safe_load((ROOT / "stacks" / "Pulumi.phase1-sg-gke.yaml").read_text())
+    per_m = {}
+    for machine, tp in (("g2-standard-48", 4), ("a2-ultragpu-1g", 1), ("a2-highgpu-2g", 2)):
+        doc = copy.deepcopy(base)
+        c = doc["config"]
+        c["strait:gpu_pools"] = {"p": {**c["strait:gpu_pools"]["a100x2"], "instance_types": [machine]}}
+        c["strait:models"]["qwen32b"].update(pool="p", tensor_parallel_size=tp)
+        c["strait:monthly_budget_usd"] = 100000
+        name = f"cand-{machine}"
+        (proj / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(doc))
+        proc = run_cli("plan", "--stack", name, "--project-dir", str(proj), "--out", str(tmp_path / "out"))
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        [serving] = json.loads((tmp_path / "out" / name / "cost.json").read_text())["serving"]
+        per_m[machine] = serving["usd_per_million_tokens"]
+    assert min(per_m, key=per_m.get) == "a2-highgpu-2g", per_m
