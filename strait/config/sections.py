@@ -327,6 +327,19 @@ class GatewayConfig(StrictModel):
         0, ge=0, le=10, description="Failures a deployment may have within cooldown_seconds before it is skipped for "
         "cooldown_seconds. Default: 0, so a dead tier costs one failed attempt per window, not one per request.")
     cooldown_seconds: int = Field(30, ge=1, le=3600, description="How long a failed deployment is skipped. Default: 30.")
+    request_deadline_seconds: float = Field(
+        300, gt=0, le=3600, description="One deadline per client request, across every tier, retry and fallback: each "
+        "attempt gets at most the time left, and the client gets a 504 once it has passed. Must be at least every "
+        "tier's timeout_seconds and stream_timeout_seconds. A stream that has started is not cut by it. Default: 300 s.")
+    peak_requests_per_second: float = Field(
+        100, gt=0, le=100000, description="Peak request rate the gateway must absorb. With the measured capacity of "
+        "one LiteLLM worker (strait/catalog/data/gateway_capacity.yaml) it sizes the HPA's maximum. Default: 100.")
+    max_replicas: int | None = Field(
+        None, ge=1, le=100, description="Upper bound of the gateway's HorizontalPodAutoscaler. Default: enough replicas "
+        "for peak_requests_per_second at target_cpu_utilization_percent, and never fewer than replicas.")
+    target_cpu_utilization_percent: int = Field(
+        70, ge=10, le=100, description="Average CPU use, as a share of cpu_request, that the HPA keeps the gateway's "
+        "replicas at. Default: 70.")
     overflow_queue_factor: float = Field(
         1.0, ge=0, le=10, description="Requests allowed to queue in vLLM beyond its running batch, as a multiple of "
         "replicas x max_num_seqs, before new ones overflow to the tier's fallbacks. Default: 1.0.")
@@ -347,19 +360,6 @@ class GatewayConfig(StrictModel):
     @classmethod
     def _cpu(cls, v: str) -> str:
         if cpu_millicores(v) < 1:
-    request_deadline_seconds: float = Field(
-        300, gt=0, le=3600, description="One deadline per client request, across every tier, retry and fallback: each "
-        "attempt gets at most the time left, and the client gets a 504 once it has passed. Must be at least every "
-        "tier's timeout_seconds and stream_timeout_seconds. A stream that has started is not cut by it. Default: 300 s.")
-    peak_requests_per_second: float = Field(
-        100, gt=0, le=100000, description="Peak request rate the gateway must absorb. With the measured capacity of "
-        "one LiteLLM worker (strait/catalog/data/gateway_capacity.yaml) it sizes the HPA's maximum. Default: 100.")
-    max_replicas: int | None = Field(
-        None, ge=1, le=100, description="Upper bound of the gateway's HorizontalPodAutoscaler. Default: enough replicas "
-        "for peak_requests_per_second at target_cpu_utilization_percent, and never fewer than replicas.")
-    target_cpu_utilization_percent: int = Field(
-        70, ge=10, le=100, description="Average CPU use, as a share of cpu_request, that the HPA keeps the gateway's "
-        "replicas at. Default: 70.")
             raise ValueError("a CPU request of 0 reserves no CPU: under load the gateway is throttled first and its "
                              "probes time out || request at least 100m (default 500m)")
         return v
