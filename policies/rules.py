@@ -199,7 +199,10 @@ def check_offered_in_region(res: v.Res, cfg: Mapping[str, Any], ctx: Ctx) -> lis
 
 # --- max-model-len fits / concurrency / cap ---------------------------------------------------
 def _fmt_plan(p: sizing.KvPlan, gpu: str, tp: int) -> str:
-    return (f"per GPU on {gpu} x TP {tp}: {p.total_gib:.2f} GiB x util = {p.requested_gib:.2f} GiB, minus weights "
+    # Pipeline stages (one per node of a multi-node server): say how the layers split; tokens are the worst stage's.
+    stages = (f" x PP {len(p.stages)} (layers per stage {'/'.join(str(s.layers) for s in p.stages)}; stage 0 shown, "
+              "KV tokens of the tightest stage)") if len(p.stages) > 1 else ""
+    return (f"per GPU on {gpu} x TP {tp}{stages}: {p.total_gib:.2f} GiB x util = {p.requested_gib:.2f} GiB, minus weights "
             f"{p.weights_gib:.2f} GiB, activations {p.activation_gib:.2f} GiB and runtime {p.overhead_gib:.2f} GiB "
             f"leaves {p.min_available_kv_gib:.2f} GiB of KV = {p.kv_tokens:,} tokens at {p.bytes_per_token:,} B/token")
 
@@ -448,7 +451,8 @@ class ScaledServer:
 
     @property
     def nodes(self) -> int:
-        return -(-self.replicas // self.per_node) if self.per_node else 0
+        # A LeaderWorkerSet replica is a group of nodes_per_replica pods, one per node.
+        return (-(-self.replicas // self.per_node) if self.per_node else 0) * self.workload.nodes_per_replica
 
 
 @dataclass(frozen=True)

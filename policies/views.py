@@ -16,14 +16,18 @@ from strait.render.vllm import parse_vllm_command
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 AWS_PROVIDER = "pulumi:providers:aws"
+LEADER_WORKER_SET = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
 POD_TEMPLATE_KINDS = {
     "kubernetes:apps/v1:Deployment": ("spec", "template"),
     "kubernetes:apps/v1:StatefulSet": ("spec", "template"),
     "kubernetes:apps/v1:DaemonSet": ("spec", "template"),
     "kubernetes:batch/v1:Job": ("spec", "template"),
     "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template"),
+    # A multi-node model server: the leader's pod carries the full argv (pipeline stages included) and the
+    # probes; workers run the same engine flags from the same renderer (components/k8s/vllm_multinode.py).
+    LEADER_WORKER_SET: ("spec", "leaderWorkerTemplate", "leaderTemplate"),
 }
-LONG_RUNNING = {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"}
+LONG_RUNNING = {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", LEADER_WORKER_SET}
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -214,6 +218,8 @@ class Workload:
     replicas: int
     labels: Mapping[str, str]
     pod: Mapping[str, Any]
+    nodes_per_replica: int = 1
+    """Pods (one per node) each replica takes: a LeaderWorkerSet group's size; 1 otherwise."""
 
     @property
     def containers(self) -> list[Mapping[str, Any]]:
@@ -247,9 +253,10 @@ def workload(res: Res) -> Workload | None:
         return None
     meta = res.props.get("metadata") or {}
     spec = res.props.get("spec") or {}
+    size = _int((spec.get("leaderWorkerTemplate") or {}).get("size"), 1) if res.type == LEADER_WORKER_SET else 1
     return Workload(res=res, kind=res.type.rsplit(":", 1)[-1], namespace=meta.get("namespace") or "default",
                     replicas=_int(spec.get("replicas"), 1), labels=dict((node.get("metadata") or {}).get("labels") or {}),
-                    pod=node.get("spec") or {})
+                    pod=node.get("spec") or {}, nodes_per_replica=size)
 
 
 def gpu_request(container: Mapping[str, Any]) -> tuple[int, int]:
