@@ -180,6 +180,10 @@ class GatewaySpec:
     """One deadline per client request, across every tier, retry and fallback: the hook gives each
     attempt at most the time left, and fails the request with a 504 once it has passed.
     Default: none (each attempt is bounded only by its tier's timeout)."""
+    forward_client_headers_tiers: tuple[str, ...] = ()
+    """Tiers (model groups) whose self-hosted models sit behind the vLLM router: the gateway forwards the
+    client's ``x-*`` headers to them (LiteLLM's model_group_settings.forward_client_headers_to_llm_api), so the
+    router sees x-session-id (docs/routing.md). Default: none, no client header leaves the gateway."""
 
 
 def key_env_for(model_key: str) -> str:
@@ -270,6 +274,9 @@ def render_litellm_config(spec: GatewaySpec) -> dict:
     litellm_settings: dict = {"drop_params": True, "callbacks": callbacks, "request_timeout": spec.request_timeout_seconds}
     if spec.metrics:
         litellm_settings["require_auth_for_metrics_endpoint"] = spec.metrics_require_auth
+    if spec.forward_client_headers_tiers:
+        litellm_settings["model_group_settings"] = {
+            "forward_client_headers_to_llm_api": sorted(set(spec.forward_client_headers_tiers))}
     general: dict = {"master_key": f"os.environ/{MASTER_KEY_ENV}"}
     if spec.database_url_env:
         general["database_url"] = f"os.environ/{spec.database_url_env}"
