@@ -168,6 +168,9 @@ class EksCluster(pulumi.ComponentResource):
         self.cluster_name = cluster.name
         self.node_role_arn = node_role.arn
         self.endpoint = cluster.endpoint
+        #: The security group EKS attaches to the control plane and every managed node group's nodes: a managed
+        #: database admits its port from this group alone.
+        self.security_group_id = cluster.vpc_config.cluster_security_group_id
         service_cidr = service_cidr_for(args.vpc_cidr)
         #: Egress to the API server: its ClusterIP (kubernetes.default, before kube-proxy's DNAT) and the
         #: control plane's ENIs in the VPC.

@@ -13,6 +13,7 @@ from typing import Mapping
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.database import RdsPostgres, RdsPostgresArgs, rds_identifier
 from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.aws.eks_cluster import EksCluster, EksClusterArgs
 from components.aws.gpu_node_pool import GpuNodePool, GpuNodePoolArgs
@@ -22,7 +23,7 @@ from components.aws.weight_cache import POD_IDENTITY_AGENT, SeedSpec, WeightCach
 from components.context import StackContext
 from components.k8s.namespace import namespace
 from components.k8s.nvidia_device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
-from components.platform import GpuPool, ObjectStore, Platform
+from components.platform import Database, GpuPool, ObjectStore, Platform
 from strait.catalog import Catalog
 from strait.catalog.charts import ChartPin
 from strait.naming import s3_bucket_name
@@ -75,6 +76,9 @@ class AwsPlatformArgs:
     hf_token: pulumi.Input[str] | None = None
     force_destroy: bool = False
     """Let `pulumi destroy` delete non-empty buckets (weights, traces). Default: off."""
+    database_instance_class: str = "db.t4g.medium"
+    """RDS instance class of ``platform.database``. Default: db.t4g.medium (2 vCPU, 4 GiB; LiteLLM's keys,
+    teams and spend logs)."""
     extra_outputs: Mapping[str, pulumi.Input] = field(default_factory=dict)
 
 
@@ -153,10 +157,23 @@ def build_aws_platform(args: AwsPlatformArgs, ctx: StackContext, cat: Catalog,
             child_aliases=aliases)
         return store.store
 
+    def database(purpose: str, *, storage_gib: int = 20, high_availability: bool = False,
+                 backup_retention_days: int = 7, deletion_protection: bool = True,
+                 opts: pulumi.ResourceOptions | None = None) -> Database:
+        """RDS for PostgreSQL in the private subnets, admitting the cluster's security group only."""
+        ident = rds_identifier(args.cluster_name, purpose)
+        db = RdsPostgres(f"db-{purpose}", RdsPostgresArgs(
+            identifier=ident, vpc_id=net.vpc_id, vpc_cidr=args.vpc_cidr, private_subnet_ids=net.private_subnet_ids,
+            client_security_group_id=cluster.security_group_id, instance_class=args.database_instance_class,
+            storage_gib=storage_gib, max_storage_gib=max(100, storage_gib), high_availability=high_availability,
+            backup_retention_days=backup_retention_days, deletion_protection=deletion_protection,
+            tags=ctx.tags(f"database-{purpose}")), opts=pulumi.ResourceOptions.merge(aws_opts, opts))
+        return db.database
+
     return Platform(
         cloud="aws", region=args.region, k8s_provider=cluster.provider, cluster_name=cluster.cluster_name,
         gpu_pools=pools, weights=cache.weights, storage_class=STORAGE_CLASS, bind_identity=bind_identity,
-        object_store=object_store, namespaces={args.serving_namespace: serving_ns},
+        object_store=object_store, database=database, namespaces={args.serving_namespace: serving_ns},
         allows={"api_server_egress": cluster.api_server_egress, "node_metrics_egress": cluster.node_metrics_egress,
                 "webhook_ingress": cluster.webhook_ingress},
         outputs={"cluster_name": cluster.cluster_name, "weight_bucket": cache.bucket_name, **args.extra_outputs},

@@ -14,13 +14,14 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.context import StackContext
+from components.gcp.database import CloudSqlPostgres, CloudSqlPostgresArgs, cloudsql_instance_name
 from components.gcp.gke_cluster import STORAGE_CLASS, GkeCluster, GkeClusterArgs
 from components.gcp.gpu_node_pool import GpuNodePool, GpuNodePoolArgs, gke_pool_name, render_compute_class
 from components.gcp.network import Network, NetworkArgs
 from components.gcp.storage import WI_ANNOTATION, GcsObjectStore, ObjectStoreArgs, workload_identity_member
 from components.gcp.weight_cache import SeedSpec, WeightCache, WeightCacheArgs
 from components.k8s.namespace import namespace
-from components.platform import GpuPool, ObjectStore, Platform
+from components.platform import Database, GpuPool, ObjectStore, Platform
 from strait.catalog import Catalog
 from strait.naming import dns_label, s3_bucket_name
 from strait.tags import gcp_labels
@@ -66,6 +67,11 @@ class GcpPlatformArgs:
     force_destroy: bool = False
     """Let `pulumi destroy` delete non-empty buckets (weights, traces). Default: off."""
     deletion_protection: bool = True
+    database_tier: str = "db-custom-2-7680"
+    """Cloud SQL machine tier of ``platform.database``. Default: 2 vCPU, 7.5 GiB."""
+    database_reserved_cidr: str = "10.56.0.0/16"
+    """Range reserved for Google's service networking (Cloud SQL's private IP). Default: 10.56.0.0/16, clear of
+    the default nodes, pods and services ranges."""
     spot_fallback: bool = False
     """Group each GPU model's spot and on-demand pools in a ComputeClass (spot first). Only workloads that
     select ``cloud.google.com/compute-class`` use it; Strait's model servers pin one pool today."""
@@ -167,10 +173,22 @@ def build_gcp_platform(args: GcpPlatformArgs, ctx: StackContext, cat: Catalog,
             force_destroy=force_destroy), opts=pulumi.ResourceOptions.merge(g, opts))
         return store.store
 
+    def database(purpose: str, *, storage_gib: int = 20, high_availability: bool = False,
+                 backup_retention_days: int = 7, deletion_protection: bool = True,
+                 opts: pulumi.ResourceOptions | None = None) -> Database:
+        """Cloud SQL for PostgreSQL with a private IP only, peered into the cluster's VPC."""
+        db = CloudSqlPostgres(f"db-{purpose}", CloudSqlPostgresArgs(
+            project=args.project, region=args.region, instance_name=cloudsql_instance_name(args.cluster_name, purpose),
+            network_id=net.network_id, reserved_cidr=args.database_reserved_cidr, tier=args.database_tier,
+            storage_gib=storage_gib, high_availability=high_availability,
+            backup_retention_days=backup_retention_days, deletion_protection=deletion_protection,
+            labels=labels(f"database-{purpose}")), opts=pulumi.ResourceOptions.merge(g, opts))
+        return db.database
+
     return Platform(
         cloud="gcp", region=args.region, k8s_provider=cluster.provider, cluster_name=cluster.cluster_name,
         gpu_pools=pools, weights=cache.weights, storage_class=STORAGE_CLASS, bind_identity=bind_identity,
-        object_store=object_store, namespaces={args.serving_namespace: serving_ns},
+        object_store=object_store, database=database, namespaces={args.serving_namespace: serving_ns},
         allows={"api_server_egress": cluster.api_server_egress, "node_metrics_egress": cluster.node_metrics_egress,
                 "webhook_ingress": cluster.webhook_ingress},
         outputs={"cluster_name": cluster.cluster_name, "weight_bucket": cache.bucket_name,

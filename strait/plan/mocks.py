@@ -64,6 +64,7 @@ def _eks_cluster(ctx: MockContext, name: str, inputs: dict[str, Any]) -> dict[st
            "status": "ACTIVE"}
     if "name" in inputs:
         out["id"] = inputs["name"]
+    out["vpcConfig"] = {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_fake_id(name)}"}
     return out
 
 
@@ -149,6 +150,11 @@ TYPE_OUTPUTS: dict[str, Computed] = {
     "aws:kms/key:Key": lambda ctx, name, inputs: {"keyId": _fake_id(name)},
     "aws:ec2/vpcEndpoint:VpcEndpoint": lambda ctx, name, inputs: {"cidrBlocks": list(MOCK_S3_CIDRS)},
     "random:index/randomPassword:RandomPassword": _random_password,
+    "aws:rds/instance:Instance": lambda ctx, name, inputs: {
+        "address": f"{inputs.get('identifier', name)}.{_fake_id(name)}.{ctx.region}.rds.amazonaws.com",
+        "endpoint": f"{inputs.get('identifier', name)}.{_fake_id(name)}.{ctx.region}.rds.amazonaws.com:5432"},
+    "gcp:sql/databaseInstance:DatabaseInstance": lambda ctx, name, inputs: {
+        "privateIpAddress": "10.56.0.3", "connectionName": f"{GCP_PROJECT}:{ctx.gcp_region}:{inputs.get('name', name)}"},
     "gcp:container/cluster:Cluster": _gke_cluster,
     "gcp:container/nodePool:NodePool": _gke_node_pool,
     "gcp:serviceaccount/account:Account": _gcp_service_account,
