@@ -33,6 +33,8 @@ def free_port() -> int:
 class FakeReplica:
     name: str
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
+    """Any loopback address (127.0.0.0/8): discovered pods share one port, so they differ by address."""
     served: list[dict] = field(default_factory=list)
     """One entry per completion: the session header and the Authorization header it arrived with."""
 
@@ -106,7 +108,7 @@ class FakeReplica:
                                             "usage": {"prompt_tokens": 1, "completion_tokens": 1,
                                                       "total_tokens": 2}}).encode())
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -114,7 +116,7 @@ class FakeReplica:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def stop(self) -> None:
         """Dies like a killed pod: the listening socket closes (new connections are refused) and every open
@@ -146,14 +148,14 @@ def http(method: str, url: str, body: dict | None = None, headers: dict | None =
 class RouterProcess:
     """The real vllm-router binary, started with a rendered argv, on loopback."""
 
-    def __init__(self, argv: list[str], port: int, log: Path):
-        self.argv, self.port, self.log = argv, port, log
+    def __init__(self, argv: list[str], port: int, log: Path, env: dict[str, str] | None = None):
+        self.argv, self.port, self.log, self.extra_env = argv, port, log, env or {}
 
     def __enter__(self) -> "RouterProcess":
         self._log = open(self.log, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
         self.proc = subprocess.Popen([str(ROUTER_BIN), *self.argv], stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**env, "RUST_LOG": "warn"})
+                                     env={**env, "RUST_LOG": "warn", **self.extra_env})
         return self
 
     def wait_ready(self, timeout_seconds: float = 30.0) -> None:
