@@ -110,8 +110,8 @@ def serving() -> gd.Dashboard:
 
 #: Metrics of the vLLM router (vllm-project/router 0.1.17) the router row reads; tests/router/test_dashboard.py
 #: checks each against the real router's /metrics.
-ROUTER_METRICS = ("vllm_router_prefix_routing_decisions_total", "vllm_router_processed_requests_total",
-                  "vllm_router_worker_health")
+ROUTER_METRICS = ("vllm_router_active_workers", "vllm_router_prefix_routing_decisions_total",
+                  "vllm_router_processed_requests_total")
 
 
 def with_router_row(d: gd.Dashboard) -> gd.Dashboard:
@@ -129,8 +129,10 @@ def with_router_row(d: gd.Dashboard) -> gd.Dashboard:
                                "[$__rate_interval]))", "{{service}} {{worker}}"),
                             desc="Sticky routing keeps sessions on their replica: uneven bars are expected; "
                                  "a replica at zero is out of the ring.", w=8))
-            .with_panel(_ts("Healthy replicas per router", "short",
-                            _q("sum by (service) (vllm_router_worker_health)", "{{service}}"), w=8)))
+            .with_panel(_ts("Replicas in each router's ring", "short",
+                            _q("min by (service) (vllm_router_active_workers)", "{{service}}"),
+                            desc="The fewest replicas any router pod routes to. Not vllm_router_worker_health: "
+                                 "0.1.17 keeps that gauge at its last value for a replica it has dropped.", w=8)))
 
 
 def gateway(spec: DashboardSpec) -> gd.Dashboard:
