@@ -1,7 +1,7 @@
 """Gateway overhead and failover, measured on the real LiteLLM proxy (1.109.1) with the config and
 hook Strait renders, in front of fake upstreams on 127.0.0.1 (tests/gateway/fakes.py).
 
-    .venv/bin/python benchmarks/gateway.py [--requests N] [--outage-seconds S]
+    .venv/bin/python benchmarks/gateway.py [--requests N] [--outage-seconds S] [--capacity]
 
 1. Proxy-added latency: p50/p95 of a chat completion through the proxy vs straight to the fake
    upstream, at 1, 16 and 64 concurrent clients (N requests per level).
@@ -10,6 +10,11 @@ hook Strait renders, in front of fake upstreams on 127.0.0.1 (tests/gateway/fake
    time from the failure to the first successful answer from the fallback tier, requests lost
    (target 0), and p95 during the outage vs before it (target <= 2x once the cooldown engaged,
    i.e. excluding the first attempt's timeout window).
+3. Capacity (--capacity runs only this): requests per second one LiteLLM worker serves at
+   saturation (closed loop, 32 clients), the figure strait/catalog/data/gateway_capacity.yaml
+   records; the gateway sizing it gives phase1-sg (workers, req/s per replica at the HPA's CPU
+   target, HPA maximum); and p50/p95 latency the proxy adds at that per-replica rate (open loop).
+4. Every tier hanging: time until the client's answer, without and with a request deadline.
 Everything is bounded: fixed request counts, fixed outage duration. Prints figures; exit 1 when a
 target is missed. On a 2-core machine the client, the proxy and the fakes share the cores, so the
 absolute numbers are an upper bound of what the proxy adds.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import sys
 import time
 from pathlib import Path
@@ -170,10 +176,112 @@ async def failover(proxy: Proxy, fakes: FakeProcs, how: str, outage_s: float, ti
     return lost == 0 and ratio <= 2.0
 
 
+async def open_loop(url: str, headers: dict, model: str, rate: float, seconds: float) -> list[float]:
+    """Requests sent at a fixed rate whatever the answers do (what a replica sees at steady load)."""
+    lat: list[float] = []
+    async with session(256) as client:
+        async def one() -> None:
+            t = time.perf_counter()
+            async with client.post(url, headers=headers, json={"model": model, **BODY}) as r:
+                r.raise_for_status()
+                await r.read()
+            lat.append(time.perf_counter() - t)
+        tasks, t0 = [], time.perf_counter()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return lat
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its descendants (Linux /proc), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(d.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)  # ppid, utime + stime
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, (pp, _) in stats.items() if pp == parent and p not in tree]
+        tree.update(kids)
+        frontier.extend(kids)
+    return sum(stats[p][1] for p in tree if p in stats)
+
+
+async def measure_capacity(proxy: Proxy, fakes: FakeProcs, n: int, clients: int = 32) -> None:
+    from strait.config.sections import GatewayConfig
+    from strait.gateway.capacity import WorkerCapacity, gateway_scaling, load_worker_capacity
+
+    auth = {"Authorization": f"Bearer {proxy.master_key}"}
+    url = f"{proxy.base}/v1/chat/completions"
+    await load(url, auth, FAST, 100, 8)  # warm up
+    t, cpu0 = time.perf_counter(), cpu_seconds(proxy.proc.pid)
+    await load(url, auth, FAST, n, clients)
+    wall, cpu = time.perf_counter() - t, cpu_seconds(proxy.proc.pid) - cpu0
+    # A worker is one Python process, so at saturation it uses one core: requests per CPU-second of
+    # the proxy is its req/s on a core of its own, whatever else shares this machine.
+    rps = n / cpu
+    recorded = load_worker_capacity()
+    print(f"3. Capacity: one LiteLLM worker used {cpu:.1f} CPU-s for {n} requests ({clients} clients): {rps:.0f} req/s "
+          f"per core, i.e. at saturation. Wall clock: {n / wall:.0f} req/s, {100 * cpu / wall:.0f}% of a core "
+          f"(the load generator, the fakes and other work share this machine's {os.cpu_count()} cores)")
+    print(f"   recorded in strait/catalog/data/gateway_capacity.yaml: {recorded.requests_per_second:g} req/s, "
+          f"measured {recorded.measured_on}")
+    import yaml as _yaml
+    raw = _yaml.safe_load((ROOT / "stacks" / "Pulumi.phase1-sg.yaml").read_text())["config"]["strait:gateway"]
+    gw = GatewayConfig(**raw)
+    s = gateway_scaling(gw, WorkerCapacity(requests_per_second=rps, litellm_version=recorded.litellm_version,
+                                           measured_on=recorded.measured_on, source="this run", machine="this machine"))
+    print(f"   phase1-sg sizing from this run: cpu_request {gw.cpu_request}, {s.workers_per_replica} worker(s) per replica, "
+          f"{s.requests_per_second_per_replica:.0f} req/s per replica at {s.target_cpu_utilization_percent}% CPU; "
+          f"peak {gw.peak_requests_per_second:g} req/s -> HPA {s.min_replicas}..{s.max_replicas} replicas")
+    rate, seconds = s.requests_per_second_per_replica, 10.0
+    direct = await open_loop(f"{fakes.ns.fast.base}/v1/chat/completions", {}, "small", rate, seconds)
+    via = await open_loop(url, auth, FAST, rate, seconds)
+    d50, d95, p50, p95 = (1000 * pct(direct, 50), 1000 * pct(direct, 95), 1000 * pct(via, 50), 1000 * pct(via, 95))
+    print(f"   at {rate:.0f} req/s (one replica at the HPA target), open loop, {len(via)} requests: through the proxy "
+          f"p50 {p50:.1f} ms, p95 {p95:.1f} ms; added by the proxy p50 {p50 - d50:.1f} ms, p95 {p95 - d95:.1f} ms")
+
+
+async def every_tier_hanging(fakes: FakeProcs) -> None:
+    """Worst case: every upstream accepts and never answers. Fast tier 1.5 s, the others 5 s; the
+    last resort (commercial) retries a timeout once."""
+    print("\n4. Every tier hanging (fast tier timeout 1.5 s, smart and commercial 5 s, commercial retries once)")
+    for name in NAMES:
+        fakes.mode(name, "hang")
+    try:
+        for deadline in (None, 6.0):
+            spec = four_tier_spec(fakes.ns, fast_timeout=1.5, fast_max_parallel=None, request_deadline_seconds=deadline)
+            proxy = Proxy.for_spec(spec).start()
+            try:
+                async with session(1) as client:
+                    t = time.perf_counter()
+                    async with client.post(f"{proxy.base}/v1/chat/completions", timeout=aiohttp.ClientTimeout(total=120),
+                                           headers={"Authorization": f"Bearer {proxy.master_key}"},
+                                           json={"model": FAST, **BODY}) as r:
+                        status = r.status
+                        await r.read()
+                    took = time.perf_counter() - t
+                label = f"deadline {deadline:g} s" if deadline else "no deadline"
+                print(f"   {label:<14}: HTTP {status} after {took:.1f} s")
+            finally:
+                proxy.cleanup()
+    finally:
+        for name in NAMES:
+            fakes.mode(name, "ok")
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=400, help="requests per concurrency level (default 400)")
     ap.add_argument("--outage-seconds", type=float, default=6.0, help="outage length in each failover run (default 6)")
+    ap.add_argument("--capacity", action="store_true", help="only measure req/s per worker and the sizing (section 3)")
     args = ap.parse_args()
     fakes = FakeProcs()
     timeout_s, cooldown = 1.5, 30
@@ -183,6 +291,9 @@ async def main() -> int:
     print(f"LiteLLM proxy ready in {time.perf_counter() - t:.1f} s (tiers: {', '.join(sorted(spec.tiers))})\n")
     ok = True
     try:
+        if args.capacity:
+            await measure_capacity(proxy, fakes, max(args.requests, 2000))
+            return 0
         await overhead(proxy, fakes, args.requests)
         print(f"\n2. Failover, 16 clients on {FAST} (fallback {SMART}), allowed_fails 0, cooldown {cooldown} s")
         ok &= await failover(proxy, fakes, "killed", args.outage_seconds, timeout_s)
@@ -190,6 +301,9 @@ async def main() -> int:
         proxy.cleanup()
         proxy = Proxy.for_spec(spec).start()
         ok &= await failover(proxy, fakes, "hanging", args.outage_seconds, timeout_s)
+        print()
+        await measure_capacity(proxy, fakes, max(args.requests, 2000))
+        await every_tier_hanging(fakes)
     finally:
         proxy.cleanup()
         fakes.close()
