@@ -88,6 +88,9 @@ class ServerPod:
     Default: none."""
     extra_mounts: Sequence[Mapping[str, object]] = ()
     """Mounts of ``extra_volumes`` in the engine container. Default: none."""
+    priority_class_name: str | None = None
+    """PriorityClass of the pod (components/k8s/priority.py SERVING: serving above batch); the class must exist
+    before the pod, so the workload depends on PriorityClasses.ready. Default: none (priority 0)."""
     serves_http: bool = True
     """False for a multi-node group's headless worker: no port and no HTTP probes (the group's leader is
     probed; LeaderWorkerSet recreates the whole group when any pod restarts). Default: serves and is probed."""
@@ -146,6 +149,7 @@ def pod_spec(p: ServerPod) -> dict:
         "automountServiceAccountToken": False,
         "securityContext": POD_SECURITY,
         "terminationGracePeriodSeconds": p.shutdown_timeout_seconds + PRE_STOP_SECONDS + GRACE_MARGIN_SECONDS,
+        **({"priorityClassName": p.priority_class_name} if p.priority_class_name else {}),
         "nodeSelector": {POOL_LABEL: p.pool, GPU_LABEL: p.gpu_model},
         "tolerations": [GPU_TOLERATION],
         # One replica per node: a node loss (spot reclaim) takes down one replica, not all.
