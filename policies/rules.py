@@ -122,10 +122,13 @@ def pool_costs(resources: Iterable[v.Res], cat: Catalog) -> list[PoolCost]:
         if pool is None:
             continue
         price, offer, unknown = worst_price(list(pool.instance_types), pool.capacity, pool.region or "", cat)
+        if pool.reserved_usd_per_hour is not None:  # a Capacity Block: its purchase price, not the catalog's
+            price, unknown = pool.reserved_usd_per_hour, ()
         is_gpu = bool(pool.gpu_label) or any(cat.gpu_of(t) is not None for t in pool.instance_types)
         out.append(PoolCost(
             urn=res.urn, name=res.name, instance_types=pool.instance_types, capacity=pool.capacity,
-            desired=pool.desired_size, max_nodes=pool.max_size, gpu=is_gpu,
+            # Reserved capacity is paid whether a node runs in it or not.
+            desired=pool.billed_desired, max_nodes=pool.billed_max, gpu=is_gpu,
             hourly_usd=price, unknown_types=unknown,
             price_as_of=offer.price.as_of if offer else None, price_source=offer.price.source if offer else None,
             autoscaled_nodes=scaled[res.urn].nodes if res.urn in scaled else 0))

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 from strait.gpu_labels import GPU_LABEL, GPU_RESOURCE, GPU_TAINT_KEY, POOL_LABEL
 from strait.render.sglang import parse_sglang_command
 from strait.render.vllm import parse_vllm_command
+from strait.reservations import GCP_RESERVED_NODES_LABEL, RESERVED_NODES_TAG, RESERVED_PRICE_TAG
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -157,10 +158,23 @@ class NodePool:
     max_size: int
     labels: Mapping[str, str]
     region: str | None
+    reserved_nodes: int = 0
+    """Nodes of reserved capacity backing the pool (strait.reservations), billed whether they run or not."""
+    reserved_usd_per_hour: float | None = None
+    """Price per reserved instance hour when it is not the catalog's on-demand price (a Capacity Block)."""
 
     @property
     def gpu_label(self) -> str | None:
         return self.labels.get(GPU_LABEL)
+
+    @property
+    def billed_desired(self) -> int:
+        """Nodes paid for at the expected size: a reservation is paid in full whether used or not."""
+        return max(self.desired_size, self.reserved_nodes)
+
+    @property
+    def billed_max(self) -> int:
+        return max(self.max_size, self.reserved_nodes)
 
 
 def node_pool(res: Res) -> NodePool | None:
@@ -170,10 +184,14 @@ def node_pool(res: Res) -> NodePool | None:
         return None
     p = res.props
     sc = p.get("scalingConfig") or {}
+    tags = p.get("tags") if isinstance(p.get("tags"), Mapping) else {}
+    price = tags.get(RESERVED_PRICE_TAG)
     return NodePool(res=res, instance_types=tuple(p.get("instanceTypes") or ()),
                     capacity="spot" if p.get("capacityType") == "SPOT" else "on_demand",
                     min_size=_int(sc.get("minSize")), desired_size=_int(sc.get("desiredSize")),
-                    max_size=_int(sc.get("maxSize")), labels=dict(p.get("labels") or {}), region=region_of(res))
+                    max_size=_int(sc.get("maxSize")), labels=dict(p.get("labels") or {}), region=region_of(res),
+                    reserved_nodes=_int(tags.get(RESERVED_NODES_TAG)),
+                    reserved_usd_per_hour=float(price) if price is not None else None)
 
 
 def _gke_node_pool(res: Res) -> NodePool:
@@ -190,7 +208,8 @@ def _gke_node_pool(res: Res) -> NodePool:
     return NodePool(res=res, instance_types=(nc["machineType"],) if nc.get("machineType") else (),
                     capacity="spot" if nc.get("spot") or nc.get("preemptible") else "on_demand",
                     min_size=lo, desired_size=max(lo, fixed), max_size=hi, labels=dict(nc.get("labels") or {}),
-                    region=region_of(res))
+                    region=region_of(res),
+                    reserved_nodes=_int((nc.get("resourceLabels") or {}).get(GCP_RESERVED_NODES_LABEL)))
 
 
 def instance_types_of(res: Res) -> list[str]:

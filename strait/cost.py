@@ -75,6 +75,10 @@ class ServingCost:
     bound: str = ""
     """'memory' or 'compute': the roof the throughput estimate hits."""
     speculative_tokens_per_step: float = 1.0
+    hourly_usd_per_replica_worst: float | None = None
+    """Set when the server runs spot-first with an on-demand fallback (several pools): the dearest pool's price, the
+    worst case when spot is gone; ``hourly_usd_per_replica`` is then the cheapest (spot) pool's, the expected one."""
+    usd_per_million_tokens_worst: float | None = None
 
 
 @dataclass
@@ -232,9 +236,19 @@ def worst_price(instance_types: list[str], capacity: str, region: str, cat: Cata
 
 def _node_group(pool: v.NodePool, region: str, cat: Catalog) -> CostComponent:
     r, types, capacity = pool.res, list(pool.instance_types), pool.capacity
-    desired, mx = pool.desired_size, pool.max_size
+    # Reserved capacity (ODCR, Capacity Block, GKE reservation) is paid whether a node runs in it or not.
+    desired, mx = pool.billed_desired, pool.billed_max
     price, offer, _ = worst_price(types, capacity, region, cat)
     label = f"Instance usage (Linux, {capacity.replace('_', '-')}, {', '.join(types)})"
+    if pool.reserved_nodes:
+        label += f", {pool.reserved_nodes} reserved"
+    if pool.reserved_usd_per_hour is not None:  # a Capacity Block: the price paid at purchase
+        price = pool.reserved_usd_per_hour
+        return CostComponent(
+            resource=r.name, resource_type=r.type, name=label, unit="hours", monthly_quantity=desired * HOURS_PER_MONTH,
+            unit_price_usd=price, monthly_cost_usd=round(price * desired * HOURS_PER_MONTH, 2),
+            monthly_cost_max_usd=round(price * mx * HOURS_PER_MONTH, 2),
+            price_source="Capacity Block purchase price (stack config: gpu_pools.<pool>.reservation.usd_per_hour)")
     if price is None:
         return CostComponent(resource=r.name, resource_type=r.type, name=label, unit="hours",
                              monthly_quantity=desired * HOURS_PER_MONTH, unit_price_usd=None, monthly_cost_usd=None,
@@ -247,6 +261,17 @@ def _node_group(pool: v.NodePool, region: str, cat: Catalog) -> CostComponent:
 
 
 # --- dollars per million tokens -------------------------------------------------------------------
+def server_pools(wl: v.Workload) -> list[str]:
+    """The GPU pools a server may run on: its nodeSelector's pool, else the pools its required node affinity names
+    (spot-first over a spot and an on-demand pool of the same GPU, components/k8s/spot_fallback.py)."""
+    if wl.node_selector.get(POOL_LABEL):
+        return [wl.node_selector[POOL_LABEL]]
+    required = (((wl.pod.get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    return sorted({val for term in required.get("nodeSelectorTerms") or [] for e in term.get("matchExpressions") or []
+                   if e.get("key") == POOL_LABEL and e.get("operator") == "In" for val in e.get("values") or []})
+
+
 def serving_costs(resources: list[v.Res], region: str, cat: Catalog, *, utilisation: float = DEFAULT_UTILISATION,
                   prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
                   output_tokens: int = DEFAULT_OUTPUT_TOKENS) -> list[ServingCost]:
@@ -255,7 +280,8 @@ def serving_costs(resources: list[v.Res], region: str, cat: Catalog, *, utilisat
     for r in resources:
         pool = v.node_pool(r)
         if pool is not None:
-            pools[pool.labels.get(POOL_LABEL)] = worst_price(list(pool.instance_types), pool.capacity, region, cat)[0]
+            pools[pool.labels.get(POOL_LABEL)] = (pool.reserved_usd_per_hour if pool.reserved_usd_per_hour is not None
+                                                  else worst_price(list(pool.instance_types), pool.capacity, region, cat)[0])
     out = []
     for r in resources:
         srv = v.vllm_server(r)
@@ -263,7 +289,13 @@ def serving_costs(resources: list[v.Res], region: str, cat: Catalog, *, utilisat
             continue
         model, gpu_key, tp, replicas = srv.model_path, srv.gpu, srv.tensor_parallel_size, srv.workload.replicas
         found, gpu = sizing.find_checkpoint(model, cat), cat.gpus.get(gpu_key or "")
-        hourly = pools.get(srv.workload.node_selector.get(POOL_LABEL))
+        # Spot-first over several pools: expected at the cheapest (spot), worst case at the dearest (on-demand).
+        prices = [pools[p] for p in server_pools(srv.workload) if pools.get(p) is not None]
+        hourly = min(prices) if prices else None
+        worst = max(prices) if len(prices) > 1 else None
+        if hourly is not None:  # a multi-node replica (LeaderWorkerSet group) holds one node per pipeline stage
+            hourly *= srv.workload.nodes_per_replica
+            worst = worst * srv.workload.nodes_per_replica if worst is not None else None
         if found is None or gpu is None:
             out.append(ServingCost(resource=r.name, model_path=model, gpu=str(gpu_key), tensor_parallel_size=tp,
                                    replicas=replicas, batch=0, tokens_per_second_per_replica=0.0,
@@ -283,11 +315,13 @@ def serving_costs(resources: list[v.Res], region: str, cat: Catalog, *, utilisat
                                         acceptance=sizing.DEFAULT_NGRAM_ACCEPTANCE if k else 0.0)
         tps = est.output_tokens_per_second
         per_m = round(hourly / (tps * 3600 * utilisation) * 1e6, 2) if hourly is not None and tps > 0 else None
+        per_m_worst = round(worst / (tps * 3600 * utilisation) * 1e6, 2) if worst is not None and tps > 0 else None
         out.append(ServingCost(resource=r.name, model_path=model, gpu=gpu_key, tensor_parallel_size=tp,
                                replicas=replicas, batch=est.batch, tokens_per_second_per_replica=round(tps, 1),
                                hourly_usd_per_replica=hourly, utilisation=utilisation, usd_per_million_tokens=per_m,
                                note="" if hourly is not None else "pool price unknown", bound=est.bound,
-                               speculative_tokens_per_step=round(est.tokens_per_step, 3)))
+                               speculative_tokens_per_step=round(est.tokens_per_step, 3),
+                               hourly_usd_per_replica_worst=worst, usd_per_million_tokens_worst=per_m_worst))
     return out
 
 

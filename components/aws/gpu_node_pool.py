@@ -10,6 +10,7 @@ import pulumi_aws as aws
 from strait import gpu_labels
 from strait.gpu_labels import CAPACITY_LABEL, GPU_TAINT_KEY, POOL_LABEL
 from strait.naming import child, dns_label
+from strait.reservations import Reservation, reservation_problems, reservation_tags
 
 AMI_TYPES = {"al2023_nvidia": "AL2023_x86_64_NVIDIA", "bottlerocket_nvidia": "BOTTLEROCKET_x86_64_NVIDIA"}
 #: AL2023 NVIDIA AMIs carry the driver and container toolkit but not the device plugin; Bottlerocket carries all three.
@@ -36,6 +37,11 @@ class GpuNodePoolArgs:
     cluster_tag_name: str | None = None
     """Plain cluster name for the `k8s.io/cluster-autoscaler/<name>: owned` tag. Default: `cluster_name` when
     that is a plain string; otherwise the tag is left out (EKS still puts it on the ASG itself)."""
+    reservation: Reservation | None = None
+    """Reserved capacity (strait.reservations): an On-Demand Capacity Reservation Strait creates in
+    ``reservation.zone`` (or an existing ``cr-`` id), or a Capacity Block for ML bought ahead. The launch template
+    targets it; pass only that zone's subnets in ``subnet_ids`` (a reservation is zonal; the ASG would otherwise
+    launch unreserved instances in other zones). Default: none, plain on-demand or spot capacity."""
 
 
 def gpu_node_group_name(stack: str, pool: str) -> str:
@@ -63,12 +69,34 @@ class GpuNodePool(pulumi.ComponentResource):
             raise ValueError(f"ami must be one of {sorted(AMI_TYPES)}, got {args.ami!r}")
         if not args.min_size <= args.desired_size <= args.max_size:
             raise ValueError("sizes must satisfy min_size <= desired_size <= max_size")
+        res = args.reservation
+        if res is not None:
+            problems = reservation_problems(res, cloud="aws", instance_types=list(args.instance_types),
+                                            capacity=args.capacity, min_size=args.min_size, max_size=args.max_size)
+            if problems:
+                raise ValueError(f"reservation of pool {pool!r}: " + "; ".join(
+                    f"{f} {v!r}: {what}; fix: {fix}" for f, v, what, fix in problems))
         o = pulumi.ResourceOptions(parent=self)
         self.labels = pool_labels(pool, args)
         self.needs_device_plugin = NEEDS_DEVICE_PLUGIN[args.ami]
         self.capacity = args.capacity
         self.physical_node_group_name = gpu_node_group_name(str(args.tags.get("stack", "strait")), pool)
         tags = {**args.tags, POOL_LABEL: pool, CAPACITY_LABEL: args.capacity}
+        reserved: dict = {}
+        if res is not None:
+            tags |= reservation_tags(res)
+            if res.created_by_strait:
+                # "targeted": only launches that name this reservation use it (the launch template below).
+                odcr = aws.ec2.CapacityReservation(
+                    child(name, "odcr"), instance_type=args.instance_types[0], instance_platform="Linux/UNIX",
+                    availability_zone=res.zone, instance_count=res.instance_count, instance_match_criteria="targeted",
+                    end_date_type="unlimited", tags=tags, opts=o)
+                cr_id: pulumi.Input[str] = odcr.id
+            else:
+                cr_id = res.existing_id
+            reserved["capacity_reservation_specification"] = {"capacity_reservation_target": {"capacity_reservation_id": cr_id}}
+            if res.kind == "capacity_block":
+                reserved["instance_market_options"] = {"market_type": "capacity-block"}
         cluster_tag = args.cluster_tag_name or (args.cluster_name if isinstance(args.cluster_name, str) else None)
         # Cluster Autoscaler tags (discovery, and node-template labels/taints for scaling from zero). EKS does
         # NOT copy node group tags to the ASG (aws/containers-roadmap#608); it adds the two discovery tags to
@@ -91,6 +119,7 @@ class GpuNodePool(pulumi.ComponentResource):
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
             tag_specifications=[{"resource_type": "instance", "tags": tags}, {"resource_type": "volume", "tags": tags}],
             tags=tags,
+            **reserved,
             opts=o,
         )
         ng = aws.eks.NodeGroup(
@@ -100,7 +129,8 @@ class GpuNodePool(pulumi.ComponentResource):
             node_role_arn=args.node_role_arn,
             subnet_ids=list(args.subnet_ids),
             ami_type=AMI_TYPES[args.ami],
-            capacity_type="SPOT" if args.capacity == "spot" else "ON_DEMAND",
+            capacity_type=("CAPACITY_BLOCK" if res is not None and res.kind == "capacity_block"
+                           else "SPOT" if args.capacity == "spot" else "ON_DEMAND"),
             instance_types=list(args.instance_types),
             launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
             scaling_config={"min_size": args.min_size, "max_size": args.max_size, "desired_size": args.desired_size},

@@ -15,6 +15,7 @@ import pulumi_gcp as gcp
 from strait.gke import ACCELERATOR_TYPES
 from strait.gpu_labels import CAPACITIES, GPU_TAINT_KEY, pool_labels
 from strait.naming import child, dns_label
+from strait.reservations import GCP_RESERVED_NODES_LABEL, GKE_RESERVATION_KEY, Reservation, reservation_problems
 
 #: Machine families whose GPUs are part of the machine type (the count must match the type's own).
 GPU_FAMILIES = ("g2-", "a2-", "a3-")
@@ -59,6 +60,10 @@ class GpuNodePoolArgs:
     recent CUDA in the vLLM image)."""
     compute_class: str | None = None
     """Make the pool part of a custom ComputeClass (spot -> on-demand fallback, docs/gke.md). Default: none."""
+    reservation: Reservation | None = None
+    """A Compute Engine reservation (kind 'gke') the pool consumes (SPECIFIC_RESERVATION): Strait creates one of
+    ``instance_count`` machines in ``reservation.zone``, or uses ``existing_id``. The pool's nodes are then placed
+    in that zone only. Default: none."""
 
 
 def check_args(args: GpuNodePoolArgs) -> list[str]:
@@ -77,6 +82,14 @@ def check_args(args: GpuNodePoolArgs) -> list[str]:
         errors.append(f"min_nodes/max_nodes: {args.min_nodes}/{args.max_nodes}; fix: 0 <= min_nodes <= max_nodes, max >= 1")
     if args.driver_version not in DRIVER_VERSIONS:
         errors.append(f"driver_version: {args.driver_version!r} is not one of {', '.join(DRIVER_VERSIONS)}")
+    if args.reservation is not None:
+        r = args.reservation
+        errors += [f"reservation.{f}: {v!r} {what}; fix: {fix}" for f, v, what, fix in reservation_problems(
+            r, cloud="gcp", instance_types=[args.machine_type], capacity=args.capacity, min_size=args.min_nodes,
+            max_size=args.max_nodes)]
+        if r.zone and r.zone not in args.zones:
+            errors.append(f"reservation.zone: {r.zone!r} is not one of the pool's zones ({', '.join(args.zones)}); "
+                          "fix: reserve in a zone that offers the machine type")
     return errors
 
 
@@ -106,14 +119,31 @@ class GpuNodePool(pulumi.ComponentResource):
             taints.append(gcp.container.NodePoolNodeConfigTaintArgs(key=COMPUTE_CLASS_LABEL, value=args.compute_class,
                                                                     effect="NO_SCHEDULE"))
         self.physical_name = gke_pool_name(pool)
+        res, zones, reserved_labels, affinity = args.reservation, list(args.zones), {}, None
+        if res is not None:
+            reservation_name = res.existing_id or dns_label(f"{self.physical_name}-reservation", 63)
+            if res.created_by_strait:
+                gcp.compute.Reservation(
+                    child(name, "reservation"), name=reservation_name, project=cluster.project, zone=res.zone,
+                    # Only node pools that name it consume it (reservation_affinity below), not any matching VM.
+                    specific_reservation_required=True,
+                    specific_reservation=gcp.compute.ReservationSpecificReservationArgs(
+                        count=res.instance_count,
+                        instance_properties=gcp.compute.ReservationSpecificReservationInstancePropertiesArgs(
+                            machine_type=args.machine_type)),
+                    opts=pulumi.ResourceOptions(parent=self))
+                zones = [res.zone]
+            affinity = gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+                consume_reservation_type="SPECIFIC_RESERVATION", key=GKE_RESERVATION_KEY, values=[reservation_name])
+            reserved_labels = {GCP_RESERVED_NODES_LABEL: str(res.instance_count)}
         self.pool = gcp.container.NodePool(
             child(name, "np"),
             name=self.physical_name,
             project=cluster.project,
             location=cluster.region,
             cluster=cluster.cluster_name,
-            node_locations=list(args.zones),
-            initial_node_count=args.min_nodes // max(1, len(args.zones)) if args.min_nodes else 0,
+            node_locations=zones,
+            initial_node_count=args.min_nodes // max(1, len(zones)) if args.min_nodes else 0,
             autoscaling=gcp.container.NodePoolAutoscalingArgs(
                 total_min_node_count=args.min_nodes, total_max_node_count=args.max_nodes,
                 location_policy=location_policy(args.capacity)),
@@ -134,7 +164,9 @@ class GpuNodePool(pulumi.ComponentResource):
                 oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
                 labels=self.labels,
                 taints=taints,
-                resource_labels={**args.labels, "strait-pool": dns_label(pool, 63), "strait-capacity": args.capacity},
+                resource_labels={**args.labels, "strait-pool": dns_label(pool, 63), "strait-capacity": args.capacity,
+                                 **reserved_labels},
+                reservation_affinity=affinity,
                 metadata={"disable-legacy-endpoints": "true"},
                 shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
                     enable_secure_boot=True, enable_integrity_monitoring=True),
