@@ -152,3 +152,9 @@ def render_alertmanager_config(spec: ReceiversSpec) -> dict:
         # The chart's default; kept so that Helm's merge leaves nothing of the default behind.
         "templates": ["/etc/alertmanager/config/*.tmpl"],
     }
+
+
+def receivers_spec(alerting) -> ReceiversSpec:
+    """From the ``observability.alerting`` config section (strait/config/observability.py AlertingConfig)."""
+    return ReceiversSpec(pagerduty=alerting.pagerduty, slack_channel=alerting.slack_channel,
+                         repeat_interval_hours=alerting.repeat_interval_hours)

@@ -262,3 +262,15 @@ def slo_rule_groups(spec: SloSpec) -> list[dict]:
         {"name": "strait-slo-alerts", "rules": ttft_alerts(spec) + error_alerts(spec)},
     ]
     return [g for g in groups if g["rules"]]
+
+
+def slo_spec(cfg, *, runbook_base_url: str = RUNBOOK_DIR) -> SloSpec:
+    """From a validated stack config (any blueprint with ``models``, ``gateway.tiers`` and ``observability``):
+    every self-hosted model's TTFT SLO and every tier's availability SLO. Empty when ``slo_alerts`` is off."""
+    o = cfg.observability
+    if not o.alerting.slo_alerts:
+        return SloSpec(runbook_base_url=runbook_base_url)
+    latency = tuple(LatencySlo(model=k, served_model_name=m.served_model_name or k, engine=m.engine,
+                               ttft_ms=o.slo_ms(k)) for k, m in sorted(cfg.models.items()))
+    errors = tuple(ErrorSlo(tier=t, availability=o.alerting.availability_slo) for t in sorted(cfg.gateway.tiers))
+    return SloSpec(latency=latency, errors=errors, runbook_base_url=runbook_base_url)

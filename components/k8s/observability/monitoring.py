@@ -8,6 +8,7 @@ shows in the offline plan's manifests and is validated there.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -29,6 +30,7 @@ from strait.render.netpol import (
     within_namespace,
     workload_policy,
 )
+from strait.render.alertmanager import RECEIVERS_SECRET, SECRETS_DIR
 from strait.render.dashboards import dump as dump_dashboard
 from strait.tags import k8s_labels
 
@@ -57,6 +59,20 @@ class ScrapeTarget:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AlertingArgs:
+    """Who hears about alerts: the whole Alertmanager config and the credentials its receivers read from files."""
+
+    config: dict
+    """strait.render.alertmanager.render_alertmanager_config: no credential in it, only ``*_file`` paths."""
+    credentials: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Secret key (strait.render.alertmanager.secret_keys) -> Pulumi secret. They go into one Kubernetes Secret
+    that the operator mounts into the Alertmanager pods; never into Helm values or a ConfigMap. Default: none."""
+    secret_name: str = RECEIVERS_SECRET
+    receivers_egress: Allow | None = None
+    """Where Alertmanager may send notifications (PagerDuty's and Slack's HTTPS endpoints). Default: nowhere."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class MonitoringStackArgs:
     namespace: str
     kube_prometheus_stack: ChartPin
@@ -81,8 +97,12 @@ class MonitoringStackArgs:
     """Prometheus to the nodes' kubelet (cAdvisor) and node-exporter ports. Default: not allowed."""
     webhook_ingress: Allow | None = None
     """The API server calling the Prometheus Operator's admission webhook. Default: not allowed."""
+    alerting: AlertingArgs | None = None
+    """Alertmanager's receivers, routing and inhibition. Default: the chart's own config (alerts reach nobody)."""
 
 
+#: The operator labels every Alertmanager pod with the name of its app (as it does Prometheus').
+ALERTMANAGER_POD_LABELS = {"app.kubernetes.io/name": "alertmanager"}
 #: kube-prometheus-stack's operator pods (templates/prometheus-operator/_prometheus-operator.tpl:
 #: `app.kubernetes.io/name: <chart name>-prometheus-operator`) and its webhook's container port
 #: (values.yaml `prometheusOperator.tls.internalPort`).
@@ -108,6 +128,9 @@ def monitoring_policies(args: MonitoringStackArgs, targets: list[ScrapeTarget]) 
         out["allow-prometheus-scrapes"] = workload_policy(PROMETHEUS_POD_LABELS, egress=scrape)
     if args.webhook_ingress is not None:
         out["allow-operator-webhook"] = workload_policy(OPERATOR_POD_LABELS, ingress=[args.webhook_ingress])
+    if args.alerting is not None and args.alerting.receivers_egress is not None:
+        out["allow-alertmanager-receivers"] = workload_policy(ALERTMANAGER_POD_LABELS,
+                                                              egress=[args.alerting.receivers_egress])
     return out
 
 
@@ -130,7 +153,7 @@ def kube_prometheus_stack_values(args: MonitoringStackArgs) -> dict:
             "scrapeConfigSelectorNilUsesHelmValues": False,
             "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
         }},
-        "alertmanager": {"alertmanagerSpec": {"storage": {"volumeClaimTemplate": pvc(2)}}},
+        "alertmanager": alertmanager_values(args, pvc(2)),
         # Hardening below is judged by tests/helm (Helm renders these values, Checkov reads the result); what the
         # charts cannot do is in tests/helm/checkov-exceptions.yaml with its reason.
         "prometheusOperator": {
@@ -172,6 +195,17 @@ def kube_prometheus_stack_values(args: MonitoringStackArgs) -> dict:
     }
 
 
+def alertmanager_values(args: MonitoringStackArgs, volume: dict) -> dict:
+    """The chart's ``alertmanager`` values: storage, and with alerting, Strait's whole config plus the Secret its
+    receivers read their credentials from (mounted at /etc/alertmanager/secrets/<name>/)."""
+    spec: dict = {"storage": {"volumeClaimTemplate": volume}}
+    if args.alerting is None:
+        return {"alertmanagerSpec": spec}
+    if args.alerting.credentials:
+        spec["secrets"] = [args.alerting.secret_name]
+    return {"alertmanagerSpec": spec, "config": args.alerting.config}
+
+
 def dcgm_exporter_values(args: MonitoringStackArgs) -> dict:
     return {
         # The default counters only (no DCGM_FI_PROF_*): tests/data/metrics/dcgm-exporter-default-counters.csv
@@ -201,6 +235,12 @@ class MonitoringStack(pulumi.ComponentResource):
         super().__init__("strait:observability:MonitoringStack", name, None, opts)
         if not args.rule_groups:
             raise ValueError("rule_groups is empty: render them with strait.render.alerts.render_rule_groups")
+        if args.alerting is not None:
+            missing = sorted(set(alerting_secret_keys(args.alerting.config, args.alerting.secret_name))
+                             - set(args.alerting.credentials))
+            if missing:
+                raise ValueError(f"alerting: the Alertmanager config reads {', '.join(missing)} from the Secret "
+                                 f"{args.alerting.secret_name}, but no credential was given for it")
         names = [t.name for t in args.targets]
         if len(names) != len(set(names)):
             raise ValueError(f"scrape target names must be unique: {names}")
@@ -220,9 +260,17 @@ class MonitoringStack(pulumi.ComponentResource):
             "name": GRAFANA_ADMIN_SECRET, "namespace": ns, "labels": labels}, type="Opaque",
             string_data={"admin-user": "admin", "admin-password": self.grafana_admin_password}, opts=in_ns)
 
+        before_kps: list[pulumi.Resource] = [ns_res, admin]
+        if args.alerting is not None and args.alerting.credentials:
+            # The receivers' keys: a Secret the operator mounts, created before the Alertmanager that reads it.
+            before_kps.append(k8s.core.v1.Secret(
+                child(name, "alertmanager-receivers"),
+                metadata={"name": args.alerting.secret_name, "namespace": ns, "labels": labels}, type="Opaque",
+                string_data={k: pulumi.Output.secret(v) for k, v in sorted(args.alerting.credentials.items())},
+                opts=in_ns))
         kps = helm_release(child(name, "kube-prometheus-stack"), KPS_RELEASE, ns, args.kube_prometheus_stack,
                            kube_prometheus_stack_values(args),
-                           pulumi.ResourceOptions(parent=self, depends_on=[ns_res, admin]))
+                           pulumi.ResourceOptions(parent=self, depends_on=before_kps))
         self.releases = {KPS_RELEASE: release_record(args.kube_prometheus_stack)}
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[kps])
         targets = list(args.targets)
@@ -266,3 +314,16 @@ class MonitoringStack(pulumi.ComponentResource):
 
 def _sanitise(label: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_]", "_", label)
+
+
+def alerting_secret_keys(config: dict, secret_name: str = RECEIVERS_SECRET) -> list[str]:
+    """The keys of Secret ``secret_name`` an Alertmanager config reads through ``*_file`` paths (the operator
+    mounts it at /etc/alertmanager/secrets/<name>/); a file anywhere else is named whole, so it is reported."""
+    keys = []
+    for r in config.get("receivers", []):
+        for kind, confs in r.items():
+            if kind.endswith("_configs"):
+                for c in confs:
+                    keys += [v.removeprefix(f"{SECRETS_DIR}/{secret_name}/") for k, v in sorted(c.items())
+                             if k.endswith("_file") and isinstance(v, str)]
+    return keys
