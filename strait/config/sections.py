@@ -314,6 +314,22 @@ NamespaceName = Annotated[
 ]
 
 
+class TeamConfig(StrictModel):
+    """One team of the gateway's users: its own virtual keys, a monthly budget and rate limits, enforced by LiteLLM
+    from its Postgres database (docs/teams.md). Created and kept in step at deploy time; keys are issued on request
+    and never stored by Strait."""
+
+    monthly_budget_usd: float = Field(
+        gt=0, le=1_000_000, description="Spend the team may reach per calendar month, in USD, across all its keys. "
+        "Past it LiteLLM refuses the team's requests (HTTP 400, budget_exceeded) until the month resets. Required.")
+    rpm_limit: int | None = Field(None, ge=1, le=1_000_000, description="Requests per minute for the whole team, "
+                                  "counted across every gateway replica (in Redis). Default: no team limit.")
+    tpm_limit: int | None = Field(None, ge=1, le=1_000_000_000, description="Tokens per minute for the whole team, "
+                                  "counted across every gateway replica. Default: no team limit.")
+    models: list[str] = Field(min_length=1, max_length=50, description="Model names the team may call: tiers of "
+                              "gateway.tiers, or the routing auto model. Required.")
+
+
 class GatewayConfig(StrictModel):
     """The LiteLLM gateway."""
 
@@ -345,6 +361,10 @@ class GatewayConfig(StrictModel):
         "replicas x max_num_seqs, before new ones overflow to the tier's fallbacks. Default: 1.0.")
     spend_tracking: bool = Field(
         False, description="Keep spend logs in Postgres (needs the secret strait:litellm_database_url). Default: off.")
+    teams: dict[Name, TeamConfig] = Field(
+        default_factory=dict, max_length=200, description="Teams keyed by name, each with its own keys, monthly "
+        "budget, rate limits and models (docs/teams.md). Needs spend_tracking: true (LiteLLM keeps teams, keys and "
+        "spend in Postgres). Default: none; the master key is the only key.")
     client_namespaces: list[NamespaceName] = Field(
         default_factory=list, max_length=50,
         description="Namespaces whose pods may call the gateway's API port (4000); a NetworkPolicy admits no other. "
@@ -372,6 +392,29 @@ class GatewayConfig(StrictModel):
             raise ValueError(f"below memory_request ({request}); Kubernetes rejects a request larger than its limit "
                              f"|| raise memory_limit to {request} or more, or lower memory_request")
         return v
+
+    @model_validator(mode="after")
+    def _teams(self) -> "GatewayConfig":
+        """Teams name models the gateway serves, and need the database that holds them."""
+        from strait.config.errors import ConfigIssue, issues_error
+
+        issues: list[ConfigIssue] = []
+        if self.teams and not self.spend_tracking:
+            issues.append(ConfigIssue("spend_tracking", False, "teams need LiteLLM's Postgres database (teams, keys, "
+                                      "budgets and spend live there), and spend_tracking is off",
+                                      "set gateway.spend_tracking: true, or remove gateway.teams"))
+        known = set(self.tiers) | ({self.routing.auto_model} if self.routing else set())
+        for team, cfg in sorted(self.teams.items()):
+            for i, model in enumerate(cfg.models):
+                if model not in known:
+                    issues.append(ConfigIssue(f"teams.{team}.models[{i}]", model, "not a model this gateway serves",
+                                              f"use one of: {', '.join(sorted(known))}"))
+            if len(set(cfg.models)) != len(cfg.models):
+                issues.append(ConfigIssue(f"teams.{team}.models", cfg.models, "lists a model twice",
+                                          "name each model once"))
+        if issues:
+            raise issues_error(issues)
+        return self
 
 
 class WeightCacheConfig(StrictModel):
