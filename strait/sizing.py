@@ -548,5 +548,6 @@ def resolve_max_num_seqs(model, catalog, gpu_key: str) -> int:
     return max_num_seqs_that_fit(
         arch, arch.variants[model.quantization].weights_gib, catalog.gpus[gpu_key].memory_gib, gpu_name=gpu_key,
         engine=getattr(model, "engine", "vllm"), memory_fraction=engines.memory_fraction(model),
-        tp=model.tensor_parallel_size, kv_cache_dtype=model.kv_cache_dtype, max_model_len=model.max_model_len,
-        extra_gib=engines.extra_gpu_gib(model, arch), extra_bytes_per_token=engines.draft_kv_bytes_per_token(model))
+        tp=model.tensor_parallel_size, pp=getattr(model, "nodes", 1), kv_cache_dtype=model.kv_cache_dtype,
+        max_model_len=model.max_model_len, extra_gib=engines.extra_gpu_gib(model, arch),
+        extra_bytes_per_token=engines.draft_kv_bytes_per_token(model))

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from strait.catalog import Catalog
 from strait.config.errors import ConfigIssue
+from strait.config.multinode import check_multinode, check_pool_reservation
 from strait.config.sections import ClusterConfig, GatewayConfig, GpuPoolConfig, ModelConfig
 from strait import sizing
 
@@ -66,6 +67,7 @@ def check_platform(cfg: PlatformConfig, cat: Catalog) -> list[ConfigIssue]:
         if not pool.min_size <= pool.desired <= pool.max_size:
             add(ConfigIssue(path, {"min_size": pool.min_size, "desired_size": pool.desired_size, "max_size": pool.max_size},
                             "sizes must satisfy min_size <= desired_size <= max_size", "adjust the three sizes"))
+        issues += check_pool_reservation(path, pool, cfg.cloud)
 
     for mname, m in cfg.models.items():
         issues += _check_model(f"models.{mname}", m, cfg, cat, region_ok)
@@ -139,14 +141,15 @@ def _check_model(path: str, m: ModelConfig, cfg: PlatformConfig, cat: Catalog, r
                         f"pool '{m.pool}' has {gpus_per_node} GPU(s) per node",
                         f"use tensor_parallel_size <= {gpus_per_node}, or a pool with more GPUs per node"))
         return issues
+    issues += check_multinode(path, m, m.pool, pool, arch.num_layers, gpus_per_node)
     gpu = cat.gpus[gpu_key]
     if m.kv_cache_dtype == "fp8" and not gpu.fp8:
         add(ConfigIssue(f"{path}.kv_cache_dtype", "fp8", f"{gpu_key} has no FP8 support",
                         "use kv_cache_dtype: auto, or an Ada/Hopper GPU"))
     variant = arch.variants[m.quantization]
     plan = sizing.plan_server(m.engine, arch, variant.weights_gib, gpu.memory_gib, memory_fraction=memory_fraction(m),
-                              tp=m.tensor_parallel_size, kv_cache_dtype=m.kv_cache_dtype, max_model_len=m.max_model_len,
-                              gpu_name=gpu_key, extra_gib=extra_gpu_gib(m, arch),
+                              tp=m.tensor_parallel_size, pp=m.nodes, kv_cache_dtype=m.kv_cache_dtype,
+                              max_model_len=m.max_model_len, gpu_name=gpu_key, extra_gib=extra_gpu_gib(m, arch),
                               extra_bytes_per_token=draft_kv_bytes_per_token(m))
     if not plan.weights_fit:
         smaller = sorted(q for q, v in arch.variants.items() if v.weights_gib < variant.weights_gib)

@@ -94,6 +94,32 @@ class ClusterConfig(StrictModel):
         return v
 
 
+class ReservationConfig(StrictModel):
+    """Reserved capacity behind a GPU pool (strait/reservations.py, docs/multinode.md). A reservation is billed
+    whether a node runs in it or not; the cost report and the spend policy price it that way."""
+
+    kind: Literal["odcr", "capacity_block", "gke"] = Field(
+        description="'odcr': an EC2 On-Demand Capacity Reservation (Strait creates it in `zone`, or uses "
+        "`existing_id`); 'capacity_block': an EC2 Capacity Block for ML bought ahead (`existing_id` and "
+        "`usd_per_hour` required); 'gke': a Compute Engine reservation the GKE node pool consumes. Required.")
+    instance_count: int = Field(ge=1, le=100, description="Reserved nodes. Must not exceed the pool's max_size; "
+                                "for odcr and gke the pool's min_size must be at least this. Required.")
+    zone: str | None = Field(None, pattern=r"^[a-z]{2}-[a-z]+-[0-9][a-z]?(-[a-z])?$|^[a-z]+-[a-z]+[0-9]-[a-z]$",
+                             description="Zone of a reservation Strait creates (reservations are zonal), e.g. "
+                             "ap-southeast-3a or asia-southeast1-b. Default: none (required when Strait creates it).")
+    existing_id: str | None = Field(None, max_length=63, description="An existing reservation to consume instead "
+                                    "of creating one: an EC2 `cr-` id or a GCP reservation name. Default: none.")
+    usd_per_hour: float | None = Field(None, gt=0, le=1000, description="Price per reserved instance hour when it is "
+                                       "not the catalog's on-demand price (a Capacity Block's purchase price). "
+                                       "Default: the catalog's on-demand price.")
+
+    def to_reservation(self):
+        from strait.reservations import Reservation
+
+        return Reservation(kind=self.kind, instance_count=self.instance_count, zone=self.zone,
+                           existing_id=self.existing_id, usd_per_hour=self.usd_per_hour)
+
+
 class GpuPoolConfig(StrictModel):
     """A GPU node group. Several instance types with the same GPU give spot capacity more pools to draw on."""
 
@@ -108,6 +134,9 @@ class GpuPoolConfig(StrictModel):
         description="EKS-optimised NVIDIA AMI. AL2023 ships the driver, and Strait installs the NVIDIA device "
         "plugin; Bottlerocket ships both.",
     )
+    reservation: ReservationConfig | None = Field(
+        None, description="Reserved capacity for this pool (ODCR or Capacity Block on AWS, a reservation on GKE). "
+        "Default: none; plain on-demand or spot capacity.")
 
     @property
     def desired(self) -> int:
@@ -166,6 +195,9 @@ class ModelConfig(StrictModel):
     quantization: str = Field("bf16", description="Which checkpoint: bf16, awq, fp8 ... as the catalog lists.")
     pool: Name = Field(description="Key of the GPU pool to run on.")
     replicas: int = Field(1, ge=1, le=64, description="Model server replicas, each on its own node. Default: 1, no HA.")
+    nodes: int = Field(1, ge=1, le=16, description="Nodes one replica spans: vLLM's multi-node mode on a "
+                       "LeaderWorkerSet, one pipeline stage per node, each running tensor_parallel_size GPUs (all of "
+                       "the node's). Needs engine vllm; the layer count must split evenly. Default: 1, one node.")
     max_model_len: int = Field(ge=256, description="vLLM --max-model-len: longest prompt + completion, in tokens.")
     gpu_memory_utilization: float = Field(0.90, gt=0.3, le=0.98, description="vLLM --gpu-memory-utilization.")
     max_num_seqs: int | None = Field(
