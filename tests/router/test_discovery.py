@@ -6,7 +6,6 @@ pods that carry the model server's labels, follow a scale-out (a new pod turning
 being deleted), and keep serving through both."""
 from __future__ import annotations
 
-import collections
 import time
 from pathlib import Path
 

@@ -151,3 +151,23 @@ def _counter(exposition: str, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_two_router_replicas_route_every_session_alike(tmp_path: Path):
+    """The gateway's Service spreads requests over the router's replicas: each must build the same ring, even
+    when it learns the replicas in another order (discovery events arrive in any order)."""
+    replicas = [FakeReplica(f"r{i}").start() for i in range(3)]
+    urls = [r.url for r in replicas]
+    mappings = []
+    try:
+        for order in (urls, urls[::-1]):
+            port, metrics = free_port(), free_port()
+            spec = RouterSpec(worker_urls=tuple(order), port=port, metrics_port=metrics, host="127.0.0.1")
+            with RouterProcess(render_router_args(spec), port, tmp_path / f"router-{len(mappings)}.log") as router:
+                router.wait_ready(30)
+                mappings.append({f"s{s}": _chat(port, f"s{s}", 0)[1] for s in range(SESSIONS)})
+    finally:
+        for r in replicas:
+            r.stop()
+    assert mappings[0] == mappings[1]
+    assert len(set(mappings[0].values())) == 3
