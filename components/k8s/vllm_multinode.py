@@ -23,14 +23,15 @@ the master port and NCCL's sockets, whose ports NCCL picks at run time).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s.model_server import ServerPod, ServerSizing, pod_spec
+from components.k8s.model_server import ServerPod, ServerSizing, pod_spec, size_for_pool
 from components.k8s.vllm_service import HOME, engine_env
-from components.platform import WeightSource
+from components.platform import GpuPool, WeightSource
 from strait.catalog.interconnect import EFA_RESOURCE, Interconnect, efa_pod_env
 from strait.gpu_labels import POOL_LABEL
 from strait.naming import child
@@ -75,6 +76,16 @@ class MultiNodeGroup:
     placement_topology_key: str = ZONE_KEY
     """Node label whose value a whole group shares, exclusively (e.g. a placement-group or GKE compact-placement
     label). Default: the zone."""
+
+
+def group_sizing(pool: GpuPool, *, groups: int, nodes: int, weights_gib: float,
+                 startup_timeout_seconds: int | None = None) -> ServerSizing:
+    """Per-pod requests from the pool's node, the startup budget from the weights one GPU of one stage loads
+    (``weights_gib / (GPUs per node x nodes)``; stages load in parallel), and a rolling surge only when the pool
+    can hold one more whole group (``max_nodes >= (groups + 1) x nodes``)."""
+    s = size_for_pool(pool, replicas=groups * nodes, weights_gib_per_gpu=weights_gib / (pool.gpus_per_node * nodes),
+                      startup_timeout_seconds=startup_timeout_seconds)
+    return dataclasses.replace(s, max_surge=1 if pool.max_nodes >= (groups + 1) * nodes else 0)
 
 
 def _labels(g: MultiNodeGroup) -> dict[str, str]:

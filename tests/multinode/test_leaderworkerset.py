@@ -4,6 +4,7 @@ the group semantics LWS needs (startup, restart, placement, probes on the leader
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -161,3 +162,16 @@ def test_group_flows_through_the_policies():
     assert allowed(c, gw, leader, 8000)
     assert not allowed(c, gw, worker, 8000) and not allowed(c, gw, leader, 29501)
     assert not allowed(c, other, leader, 29501) and not allowed(c, other, worker, 40123)
+
+
+def test_group_sizing_budgets_one_stage_and_surges_only_with_a_spare_group():
+    from components.k8s.vllm_multinode import group_sizing
+    from components.platform import GpuPool
+    from strait.config.checks import startup_budget_seconds
+
+    pool = GpuPool(name="h100", gpu_model="H100-80GB", gpus_per_node=8, node_labels={}, capacity="on_demand",
+                   min_nodes=2, max_nodes=3, node_vcpu=192, node_memory_gib=2048)
+    s = group_sizing(pool, groups=1, nodes=2, weights_gib=400.0)
+    assert s.startup_timeout_seconds == startup_budget_seconds(400.0 / 16) and s.max_surge == 0
+    assert group_sizing(dataclasses.replace(pool, max_nodes=4), groups=1, nodes=2, weights_gib=400.0).max_surge == 1
+    assert (s.cpu_request, s.memory_request_gib) == (144, 1536)
