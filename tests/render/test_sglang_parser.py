@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 from pathlib import Path
 
@@ -99,3 +100,13 @@ def test_no_secret_and_no_duplicate_flag(spec):
 
     for key in ("abc123", 'with: "quotes" # and a hash', "ünï"):
         assert yaml.safe_load(secret_config(key)) == {"api-key": key}
+
+
+def test_golden_argv():
+    from tests.helpers import check_golden
+
+    spec = SglangSpec(model_path="s3://strait-engines-jkt-weights/models/casperhansen/deepseek-r1-distill-qwen-14b-awq/main",
+                      served_model_name="reasoner", context_length=16384, max_running_requests=3,
+                      reasoning_parser="deepseek-r1")
+    check_golden(Path(__file__).parent / "golden", "sglang-reasoner.args.json",
+                 json.dumps(render_sglang_args(spec), indent=1) + "\n")

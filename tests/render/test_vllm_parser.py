@@ -73,6 +73,10 @@ VARIANTS = {
     "no-prefix-cache-hub": VllmSpec(model="Qwen/Qwen2.5-7B-Instruct", served_model_name="q", max_model_len=4096,
                                     enable_prefix_caching=False, load_format=None, shutdown_timeout_seconds=0),
 }
+# Tools, n-gram speculation and LoRA together, as the golden file has them.
+from tests.render.test_vllm_render import AGENT_SPEC  # noqa: E402
+
+VARIANTS["agent-all-features"] = AGENT_SPEC
 # Tool calling and reasoning exactly as the catalog resolves them for every model vLLM serves.
 _CAT = load_catalog()
 for _key, _arch in sorted(_CAT.models.items()):

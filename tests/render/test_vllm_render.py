@@ -53,3 +53,29 @@ def test_parse_inverts_render(spec):
     assert flags["kv-cache-dtype"] == spec.kv_cache_dtype
     assert ("enable-prefix-caching" in flags) == spec.enable_prefix_caching
     assert parse_vllm_command(["python", "-m", "sglang"]) is None
+
+
+AGENT_SPEC = VllmSpec(model="s3://b/models/Qwen/Qwen2.5-7B-Instruct-AWQ/main", served_model_name="agent",
+                      max_model_len=16384, max_num_seqs=15, tool_call_parser="hermes",
+                      speculative_config='{"method":"ngram","num_speculative_tokens":4,"prompt_lookup_max":4,'
+                                         '"prompt_lookup_min":2}',
+                      lora_modules=(("sql", "/adapters/sql"),), max_loras=1, max_lora_rank=16, max_cpu_loras=2)
+
+
+def test_golden_argv_with_tools_speculation_and_lora():
+    check_golden(GOLDEN, "vllm-agent.args.json", json.dumps(render_vllm_args(AGENT_SPEC), indent=1) + "\n")
+
+
+@given(specs, st.sampled_from([None, "hermes", "llama3_json"]), st.sampled_from([None, "deepseek_r1"]),
+       st.booleans())
+def test_feature_flags_appear_exactly_when_set(spec, tools, reasoning, lora):
+    import dataclasses
+
+    spec = dataclasses.replace(spec, tool_call_parser=tools, reasoning_parser=reasoning,
+                               lora_modules=(("a", "/adapters/a"),) if lora else ())
+    args = render_vllm_args(spec)
+    assert ("--enable-auto-tool-choice" in args) == ("--tool-call-parser" in args) == (tools is not None)
+    assert ("--reasoning-parser" in args) == (reasoning is not None)
+    assert ("--enable-lora" in args) == lora
+    flags = [a for a in args if a.startswith("--")]
+    assert len(flags) == len(set(flags))
