@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
 from urllib.parse import quote
 
 import pulumi
@@ -12,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY, pdb_spec
 from strait.gateway.capacity import GatewayScaling
+from strait.gateway.teams import TeamSpec, render_teams
 from strait.naming import child
 from strait.render.netpol import Allow, namespace_peer, prometheus_peer, same_namespace_peer, tcp, workload_policy
 from strait.render.litellm import (
@@ -34,6 +37,13 @@ METRICS_PORT = 4001
 REDIS_PORT = 6379
 CONFIG_DIR = "/etc/litellm"
 CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_FILE}"
+TEAMS_DIR = "/etc/strait-teams"
+TEAMS_SCRIPT = "strait_teams.py"
+TEAMS_FILE = "teams.json"
+
+
+def self_url(name: str, namespace: str) -> str:
+    return f"http://{name}.{namespace}.svc.cluster.local:{GATEWAY_PORT}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +78,9 @@ class LiteLLMGatewayArgs:
     egress: tuple[Allow, ...] = ()
     """Where the gateway may connect besides DNS and its own Valkey: model servers, commercial APIs,
     the trace collector, its database. Default: nowhere."""
+    teams: Mapping[str, TeamSpec] = field(default_factory=dict)
+    """Teams, by name, that a Job creates or updates in LiteLLM after each rollout (budget, limits, models;
+    docs/teams.md). Needs ``database_url``. Keys are never created here. Default: none."""
 
 
 def hpa_spec(deployment: str, min_replicas: int, max_replicas: int, target_cpu_utilization_percent: int) -> dict:
@@ -103,6 +116,9 @@ class LiteLLMGateway(pulumi.ComponentResource):
         if reserved:
             raise ValueError(f"{sorted(reserved)} are set from their own arguments; do not pass them in secret_env")
         use_redis = args.replicas > 1
+        if args.teams and args.database_url is None:
+            raise ValueError(f"teams {sorted(args.teams)} need database_url: LiteLLM keeps teams, keys and spend in "
+                             "Postgres (platform.database)")
         if use_redis and (args.redis_image is None or args.redis_password is None):
             raise ValueError(f"{args.replicas} gateway replicas need redis_image and redis_password for shared router "
                              "state (cooldowns); pass them, or use replicas=1")
@@ -115,6 +131,7 @@ class LiteLLMGateway(pulumi.ComponentResource):
         o = pulumi.ResourceOptions(parent=self)
         labels = k8s_labels(name="litellm", instance=name, component="gateway", version=args.version)
         sel = selector_labels(labels)
+        self._gateway_selector = sel
 
         def meta(n: str, lab: dict = labels) -> dict:
             return {"name": n, "namespace": args.namespace, "labels": lab}
@@ -211,6 +228,9 @@ class LiteLLMGateway(pulumi.ComponentResource):
         }, opts=o)
         k8s.policy.v1.PodDisruptionBudget(child(name, "pdb"), metadata=meta(name), spec=pdb_spec(args.replicas, sel), opts=o)
         ingress = []
+        if args.teams:
+            job_sel = self._teams_job(name, args, labels, meta, secret_name, deployment)
+            ingress.append(Allow((same_namespace_peer(job_sel),), tcp(GATEWAY_PORT), "the teams-sync Job"))
         if args.client_namespaces:
             ingress.append(Allow(tuple(namespace_peer(ns) for ns in sorted(set(args.client_namespaces))),
                                  tcp(GATEWAY_PORT), "clients the stack names (gateway.client_namespaces)"))
@@ -223,6 +243,55 @@ class LiteLLMGateway(pulumi.ComponentResource):
                                         spec=workload_policy(sel, ingress=ingress, egress=egress), opts=o)
         self.url = f"http://{name}.{args.namespace}.svc.cluster.local:{GATEWAY_PORT}"
         self.register_outputs({"url": self.url})
+
+    def _teams_job(self, name: str, args: LiteLLMGatewayArgs, labels: dict, meta, secret_name: str,
+                   deployment: pulumi.Resource) -> dict[str, str]:
+        """A Job that creates or updates the stack's teams through LiteLLM's management API once the gateway has
+        rolled out, with the master key from the gateway's Secret (env, never argv). It issues no key. A change
+        of the teams file replaces the Job (its spec is immutable), so each change runs once."""
+        jname = f"{name}-teams-sync"
+        jlabels = {**k8s_labels(name="litellm", instance=jname, component="teams-sync", version=args.version)}
+        sel = selector_labels(jlabels)
+        files = {TEAMS_SCRIPT: (Path(__file__).resolve().parents[2] / "strait" / "gateway" / "teams.py").read_text(),
+                 TEAMS_FILE: render_teams(args.teams)}
+        code = k8s.core.v1.ConfigMap(child(jname, "config"), metadata=meta(jname, jlabels), data=files,
+                                     opts=pulumi.ResourceOptions(parent=self))
+        digest = hashlib.sha256("".join(f"{k}\0{v}" for k, v in sorted(files.items())).encode()).hexdigest()
+        k8s.batch.v1.Job(child(jname, "job"), metadata={
+            **meta(jname, jlabels), "annotations": {
+                "checksum/teams": digest,
+                "checkov.io/skip1": "CKV_K8S_8=a run-once Job serves nothing to probe",
+                "checkov.io/skip2": "CKV_K8S_9=a run-once Job serves nothing to probe"}}, spec={
+            "backoffLimit": 4,
+            "activeDeadlineSeconds": 900,
+            "template": {
+                "metadata": {"labels": jlabels, "annotations": {"checksum/teams": digest}},
+                "spec": {
+                    "serviceAccountName": name,
+                    "automountServiceAccountToken": False,
+                    "restartPolicy": "Never",
+                    "securityContext": POD_SECURITY,
+                    "containers": [{
+                        "name": "sync",
+                        "image": args.image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["python", f"{TEAMS_DIR}/{TEAMS_SCRIPT}", "sync", "--gateway", self_url(name, args.namespace),
+                                    "--teams", f"{TEAMS_DIR}/{TEAMS_FILE}"],
+                        "env": [{"name": MASTER_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": MASTER_KEY_ENV}}},
+                                {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+                        "securityContext": CONTAINER_SECURITY,
+                        "volumeMounts": [{"name": "teams", "mountPath": TEAMS_DIR, "readOnly": True}],
+                    }],
+                    "volumes": [{"name": "teams", "configMap": {"name": jname}}],
+                },
+            },
+        # A named Job cannot exist twice: a changed teams file deletes the old one before creating the new one.
+        }, opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment, code], delete_before_replace=True))
+        k8s.networking.v1.NetworkPolicy(child(jname, "netpol"), metadata=meta(jname, jlabels), spec=workload_policy(
+            sel, egress=[Allow((same_namespace_peer(self._gateway_selector),), tcp(GATEWAY_PORT), "the gateway's API")]),
+            opts=pulumi.ResourceOptions(parent=self))
+        return sel
 
     def _redis(self, rname: str, args: LiteLLMGatewayArgs, meta, o: pulumi.ResourceOptions,
                gateway_selector: dict[str, str]) -> None:

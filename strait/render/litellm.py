@@ -280,6 +280,14 @@ def render_litellm_config(spec: GatewaySpec) -> dict:
     general: dict = {"master_key": f"os.environ/{MASTER_KEY_ENV}"}
     if spec.database_url_env:
         general["database_url"] = f"os.environ/{spec.database_url_env}"
+        if spec.redis:
+            # The proxy's "coordination Redis" (litellm.proxy._types.CoordinationRedisParams): team and key RPM/TPM
+            # limits, spend counters and budget windows shared by every gateway replica. Without it 1.109.1 only
+            # infers one from REDIS_* variables, and falls back to per-replica memory if that guess fails.
+            general["coordination_redis"] = {
+                "url": f"os.environ/{spec.redis.url_env}",
+                "socket_connect_timeout": spec.redis.socket_connect_timeout_seconds,
+                "socket_timeout": spec.redis.socket_timeout_seconds}
     return {"model_list": model_list, "router_settings": router, "litellm_settings": litellm_settings,
             "general_settings": general}
 
