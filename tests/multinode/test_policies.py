@@ -69,3 +69,8 @@ def test_startup_budget_counts_weights_per_gpu_of_one_stage(startup, ok):
     assert (found == []) is ok, found
     if not ok:
         assert f"loading needs about {max(300, need)} s" in found[0]
+
+
+def test_the_workload_rules_apply_to_leaderworkersets():
+    names = {r.name for r in rules.RULES if r.scope == "resource" and r.applies_to(views.LEADER_WORKER_SET)}
+    assert {"strait-max-model-len-fits", "strait-kv-cache-concurrency"} <= names
