@@ -77,6 +77,7 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)  # amtool + Alertmanager (tests/alerting)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)  # gateway replicas sharing router state
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)  # LiteLLM's database (tests/teams)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null
