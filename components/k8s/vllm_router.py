@@ -29,6 +29,7 @@ from strait.render.netpol import Allow, namespace_peer, pods_peer, prometheus_pe
 from strait.render.router import (
     DEFAULT_METRICS_PORT,
     DEFAULT_PORT,
+    PD_SERVER_KEY_ENV,
     Discovery,
     PdSpec,
     RouterPolicy,
@@ -59,6 +60,10 @@ class VllmRouterArgs:
     prefix tree per router replica, so with several router replicas it is sticky per router replica only)."""
     pd: PdSpec | None = None
     """Prefill/decode disaggregation (phase 3, opt-in). Default: off; then ``model_selector`` finds the replicas."""
+    pd_server_key_secret: str | None = None
+    """P/D only: the Secret holding the prefill and decode servers' API key (key ``VLLM_API_KEY``, as VllmService
+    writes it). In P/D mode the router sends its own key ($OPENAI_API_KEY), not the caller's, so servers started
+    with ``--api-key`` need it. Default: none (servers without a key)."""
     replicas: int = 2
     """Default: two, spread over nodes and zones, so a drain or a node loss does not cut the model off."""
     client_namespaces: tuple[str, ...] = ()
@@ -99,6 +104,8 @@ def _problems(args: VllmRouterArgs) -> list[str]:
     if args.pd is not None and args.pd.discovery_namespace not in (None, args.namespace):
         out.append(f"pd.discovery_namespace {args.pd.discovery_namespace!r} must be the router's namespace "
                    f"{args.namespace!r} (its Role is namespaced)")
+    if args.pd_server_key_secret is not None and args.pd is None:
+        out.append("pd_server_key_secret applies to P/D mode only (otherwise the router passes the caller's key)")
     if args.replicas < 1:
         out.append(f"replicas {args.replicas} must be at least 1")
     try:
@@ -175,6 +182,9 @@ class VllmRouter(pulumi.ComponentResource):
                         "imagePullPolicy": "IfNotPresent",
                         "command": ["vllm-router"],
                         "args": argv,
+                        "env": [{"name": PD_SERVER_KEY_ENV, "valueFrom": {"secretKeyRef": {
+                            "name": args.pd_server_key_secret, "key": "VLLM_API_KEY"}}}]
+                        if args.pd_server_key_secret else [],
                         "ports": [{"name": "http", "containerPort": args.port, "protocol": "TCP"},
                                   {"name": "metrics", "containerPort": args.metrics_port, "protocol": "TCP"}],
                         "resources": {"requests": {"cpu": args.cpu_request, "memory": args.memory_request},

@@ -23,6 +23,10 @@ SESSION_HEADER = "x-session-id"
 LISTEN_HOST = "0.0.0.0"
 DEFAULT_PORT = 8000
 DEFAULT_METRICS_PORT = 29000
+#: In P/D mode the router authenticates to the prefill and decode servers with its own key, read from this
+#: environment variable (``Authorization: Bearer $OPENAI_API_KEY``, vllm_pd_router.rs), not the caller's header.
+#: In regular mode it passes the caller's Authorization header through instead. tests/router/test_pd.py.
+PD_SERVER_KEY_ENV = "OPENAI_API_KEY"
 
 
 class RouterPolicy(StrEnum):

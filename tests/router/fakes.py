@@ -36,7 +36,11 @@ class FakeReplica:
     host: str = "127.0.0.1"
     """Any loopback address (127.0.0.0/8): discovered pods share one port, so they differ by address."""
     served: list[dict] = field(default_factory=list)
-    """One entry per completion: the session header and the Authorization header it arrived with."""
+    """One entry per completion: the session and Authorization headers it arrived with, its max_tokens and
+    kv_transfer_params."""
+    kv_role: str | None = None
+    """"prefill": answer like vLLM's NixlConnector on a prefill server, with kv_transfer_params naming where the
+    KV blocks wait (P/D tests). Default: an ordinary replica."""
 
     def start(self) -> "FakeReplica":
         replica = self
@@ -95,18 +99,27 @@ class FakeReplica:
                     self._send(404, b"{}")
                     return
                 replica.served.append({"session": self.headers.get("x-session-id"),
-                                       "authorization": self.headers.get("Authorization")})
+                                       "authorization": self.headers.get("Authorization"),
+                                       "max_tokens": req.get("max_tokens"),
+                                       "kv_transfer_params": req.get("kv_transfer_params")})
                 text = f"served-by:{replica.name}"
+                handle = req.get("kv_transfer_params") or {}
+                if handle.get("remote_engine_id"):  # a decode after a remote prefill: say whose KV it used
+                    text += f" prefilled-by:{handle['remote_engine_id']}"
                 if self.path == "/v1/chat/completions":
                     choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
                     obj = "chat.completion"
                 else:
                     choice = {"index": 0, "text": text, "finish_reason": "stop"}
                     obj = "text_completion"
-                self._send(200, json.dumps({"id": "cmpl-1", "object": obj, "created": 0, "model": req.get("model"),
-                                            "choices": [choice],
-                                            "usage": {"prompt_tokens": 1, "completion_tokens": 1,
-                                                      "total_tokens": 2}}).encode())
+                resp = {"id": "cmpl-1", "object": obj, "created": 0, "model": req.get("model"), "choices": [choice],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+                if replica.kv_role == "prefill":
+                    resp["kv_transfer_params"] = {"do_remote_prefill": True, "do_remote_decode": False,
+                                                  "remote_engine_id": f"engine-{replica.name}",
+                                                  "remote_block_ids": [1, 2, 3], "remote_host": replica.host,
+                                                  "remote_port": 5600}
+                self._send(200, json.dumps(resp).encode())
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True

@@ -105,11 +105,18 @@ def test_least_privilege_rbac_and_hardened_pod(monitor):
 
 def test_without_discovery_no_rbac_and_no_token(monitor):
     pd = PdSpec(prefill=(Prefill(url="http://qwen-prefill:8000"),), decode_urls=("http://qwen-decode:8000",))
-    _, objs = _render(monitor, _args(model_selector=None, pd=pd, api_server_egress=None))
+    _, objs = _render(monitor, _args(model_selector=None, pd=pd, api_server_egress=None,
+                                     pd_server_key_secret="qwen-api-key"))
     assert not _kind(objs, "Role") and not _kind(objs, "RoleBinding")
     pod = _kind(objs, "Deployment")[0]["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert "--vllm-pd-disaggregation" in pod["containers"][0]["args"]
+    # The servers' key reaches the router from the Secret, by the variable its P/D mode reads.
+    assert pod["containers"][0]["env"] == [{"name": "OPENAI_API_KEY", "valueFrom": {"secretKeyRef": {
+        "name": "qwen-api-key", "key": "VLLM_API_KEY"}}}]
+    for m in objs:
+        if not m["apiVersion"].startswith("monitoring.coreos.com/"):
+            kubernetes_validate.validate(m, K8S_VERSION, strict=True)
 
 
 def test_network_policy_gateway_in_router_to_replicas_and_api_prometheus_scrapes(monitor):
@@ -140,6 +147,7 @@ def test_network_policy_gateway_in_router_to_replicas_and_api_prometheus_scrapes
     (dict(api_server_egress=None), "api_server_egress is required: discovery watches pods"),
     (dict(model_selector={"app": "bad value"}), "discovery.selector app='bad value' is not a valid Kubernetes label"),
     (dict(replicas=0), "replicas 0 must be at least 1"),
+    (dict(pd_server_key_secret="k"), "pd_server_key_secret applies to P/D mode only"),
 ])
 def test_bad_args_are_refused_before_any_child_exists(monitor, kw, message):
     with pytest.raises(ValueError, match=message):
