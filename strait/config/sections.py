@@ -353,7 +353,7 @@ class TeamConfig(StrictModel):
 
     monthly_budget_usd: float = Field(
         gt=0, le=1_000_000, description="Spend the team may reach per calendar month, in USD, across all its keys. "
-        "Past it LiteLLM refuses the team's requests (HTTP 400, budget_exceeded) until the month resets. Required.")
+        "Past it LiteLLM refuses the team's requests (HTTP 422, budget_exceeded) until the month resets. Required.")
     rpm_limit: int | None = Field(None, ge=1, le=1_000_000, description="Requests per minute for the whole team, "
                                   "counted across every gateway replica (in Redis). Default: no team limit.")
     tpm_limit: int | None = Field(None, ge=1, le=1_000_000_000, description="Tokens per minute for the whole team, "
