@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from blueprints.phase1_mvp.config import Phase1Config
+from blueprints.phase2_scale.config import Phase2Config
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Blueprint:
 
 BLUEPRINTS = {
     "phase1_mvp": Blueprint(config=Phase1Config, build="blueprints.phase1_mvp:build"),
+    "phase2_scale": Blueprint(config=Phase2Config, build="blueprints.phase2_scale:build"),
 }
 #: Blueprint name -> config model (a view of BLUEPRINTS).
 CONFIG_MODELS = {name: bp.config for name, bp in BLUEPRINTS.items()}

@@ -140,7 +140,8 @@ def build_gcp_platform(args: GcpPlatformArgs, ctx: StackContext, cat: Catalog,
         doc = render_compute_class(cls, [gke_pool_name(p) for p in members if args.pools[p].capacity == "spot"],
                                    [gke_pool_name(p) for p in members if args.pools[p].capacity == "on_demand"])
         k8s.apiextensions.CustomResource(f"computeclass-{cls}", api_version=doc["apiVersion"], kind=doc["kind"],
-                                         metadata=doc["metadata"], spec=doc["spec"], opts=k8s_opts)
+                                         metadata=doc["metadata"], spec=doc["spec"],
+                                         opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(parent=cluster)))
 
     serving_ns = namespace(args.serving_namespace, "ns-serving", k8s_opts)
     cache = WeightCache("weights", WeightCacheArgs(

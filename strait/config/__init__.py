@@ -272,7 +272,10 @@ def _gateway_secret_issues(cfg, secret_values: dict[str, Any], present: set[str]
             issues.append(ConfigIssue("litellm_master_key", SECRET, f"the master key {problem}",
                                       "unset it to have one generated, or set a strong one: "
                                       "`pulumi config set --secret strait:litellm_master_key sk-$(openssl rand -hex 32)`"))
-    if getattr(cfg.gateway, "spend_tracking", False) and "litellm_database_url" not in present:
+    # A blueprint that creates the cloud's managed Postgres itself (``MANAGES_DATABASE`` on its config model, e.g.
+    # phase2_scale) needs no URL from the user.
+    if getattr(cfg.gateway, "spend_tracking", False) and "litellm_database_url" not in present \
+            and not getattr(type(cfg), "MANAGES_DATABASE", False):
         issues.append(ConfigIssue("gateway.spend_tracking", True, "needs the secret strait:litellm_database_url, which is not set",
                                   "run `pulumi config set --secret strait:litellm_database_url postgresql://...`, "
                                   "or set spend_tracking: false"))

@@ -60,6 +60,21 @@ class Thresholds:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AutoscaledModel:
+    """A model server KEDA scales on its queue (components/k8s/keda.py)."""
+
+    key: str
+    """Model key; also its Deployment's name."""
+    served_model_name: str
+    namespace: str
+    max_replicas: int
+    queue_per_replica: float
+    """The Prometheus trigger's threshold: waiting requests per replica."""
+    scale_up_minutes: int
+    """How long a new replica may take to serve: its cold start plus a GPU node's provisioning."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RulesSpec:
     models: tuple[ModelTarget, ...]
     self_hosted_tiers: tuple[str, ...] = ()
@@ -70,6 +85,8 @@ class RulesSpec:
     thresholds: Thresholds = field(default_factory=Thresholds)
     pool_label: str = POOL_LABEL
     """Node label naming the GPU pool; kube-state-metrics exports it as ``label_strait_dev_pool``."""
+    autoscaled: tuple[AutoscaledModel, ...] = ()
+    """Model servers under a KEDA QueueAutoscaler: they get the scaling alerts. Default: none."""
 
 
 def ksm_label(node_label: str) -> str:
@@ -239,6 +256,40 @@ def gateway_rules(spec: RulesSpec) -> list[dict]:
     return rules
 
 
+def scaling_rules(spec: RulesSpec) -> list[dict]:
+    """For each autoscaled model server: the HPA at its ceiling while the queue stays deep, and replicas asked for
+    but not serving for longer than a cold start plus a node's provisioning."""
+    rules = []
+    for m in sorted(spec.autoscaled, key=lambda m: m.key):
+        sel = f"{VLLM_MODEL_LABEL}={_q(m.served_model_name)}"
+        dep = f"namespace={_q(m.namespace)}, deployment={_q(m.key)}"
+        lab = {"model": m.key}
+        rules.append(_alert(
+            "StraitAutoscalerAtMax",
+            f"max(kube_deployment_spec_replicas{{{dep}}}) >= {m.max_replicas} and on () "
+            f"(sum(vllm:num_requests_waiting{{{sel}}} or sglang:num_queue_reqs{{{sel}}}) / "
+            f"count(vllm:num_requests_waiting{{{sel}}} or sglang:num_queue_reqs{{{sel}}}) > {m.queue_per_replica:g})",
+            "15m", "warning",
+            f"{m.key}: at its {m.max_replicas} replicas and the queue is still above {m.queue_per_replica:g} per replica",
+            f"KEDA holds {m.key} at max_replicas and each replica still has more than {m.queue_per_replica:g} requests "
+            "waiting: the gateway is overflowing to the commercial tier, or requests wait.",
+            "Raise queue_autoscaling.models.<model>.max_replicas and the pool's max_size (the spend cap counts both), "
+            "or accept the overflow; the Scale dashboard shows the queue per replica and the overflow.",
+            lab))
+        rules.append(_alert(
+            "StraitScaleUpStalled",
+            f"sum(kube_deployment_status_replicas_available{{{dep}}}) < sum(kube_deployment_spec_replicas{{{dep}}})",
+            f"{m.scale_up_minutes}m", "warning",
+            f"{m.key}: replicas asked for are not serving after {m.scale_up_minutes} minutes",
+            f"The HPA asks for more {m.key} replicas than are available, for longer than a cold start plus a GPU "
+            "node's provisioning.",
+            f"kubectl -n {m.namespace} get pods -l app.kubernetes.io/instance={m.key}: Pending pods mean no GPU node "
+            "(spot capacity gone and the on-demand fallback pool at its max_size, or a quota); see the node "
+            "autoscaler's events.",
+            lab))
+    return rules
+
+
 def cost_rules(spec: RulesSpec) -> list[dict]:
     """Recording rules for $/hour, and the budget alert when a monthly budget is set."""
     pool = ksm_label(spec.pool_label)
@@ -279,6 +330,7 @@ def render_rule_groups(spec: RulesSpec) -> list[dict]:
         {"name": "strait-serving", "rules": serving_rules(spec)},
         {"name": "strait-gpu", "rules": gpu_rules(spec)},
         {"name": "strait-gateway", "rules": gateway_rules(spec)},
+        {"name": "strait-scaling", "rules": scaling_rules(spec)},
         {"name": "strait-cost", "interval": "1m", "rules": cost_rules(spec)},
     ]
     return [g for g in groups if g["rules"]]

@@ -28,6 +28,11 @@ class DashboardSpec:
     monthly_budget_usd: float | None = None
     routers: bool = False
     """Add the vLLM router row to the Serving dashboard (stacks with a VllmRouter). Default: no router row."""
+    scaling: bool = False
+    """Add the Scale dashboard (stacks whose model servers KEDA scales): queue depth per replica, replicas against
+    desired, overflow to commercial, router hit rate, spend per team. Default: no Scale dashboard."""
+    serving_namespace: str = "strait-serving"
+    """Where the model servers' Deployments live (the Scale dashboard's replica panels)."""
 
 
 def _q(expr: str, legend: str = "", ref: str = "A") -> gp.Dataquery:
@@ -182,6 +187,46 @@ def cost(spec: DashboardSpec) -> gd.Dashboard:
                                "sum by (model) (rate(litellm_total_tokens_metric_total[1h]))", "{{model}}"))))
 
 
+def scale(spec: DashboardSpec) -> gd.Dashboard:
+    """What queue-depth autoscaling does: the queue KEDA reads per replica, the replicas the HPA asks for against
+    those serving, the traffic the gateway sends past the self-hosted tiers, sticky routing, and who spends."""
+    ns = f'namespace="{spec.serving_namespace}"'
+    d = (_base("strait-scale", "Strait / Scale", "Queue-depth autoscaling (KEDA), overflow to commercial APIs, "
+               "sticky routing and spend per team.")
+         .with_row(gd.Row("Queue and replicas"))
+         .with_panel(_ts("Waiting requests per replica", "short",
+                         _q("sum by (model_name) (vllm:num_requests_waiting) / count by (model_name) "
+                            "(vllm:num_requests_waiting)", "{{model_name}}"),
+                         _q("sum by (model_name) (sglang:num_queue_reqs) / count by (model_name) (sglang:num_queue_reqs)",
+                            "{{model_name}} (SGLang)"),
+                         desc="What KEDA's Prometheus trigger compares with queue_per_replica: above it, the HPA "
+                              "adds replicas (up to max_replicas)."))
+         .with_panel(_ts("Replicas: desired against available", "short",
+                         _q(f"sum by (deployment) (kube_deployment_spec_replicas{{{ns}}})", "desired {{deployment}}"),
+                         _q(f"sum by (deployment) (kube_deployment_status_replicas_available{{{ns}}})",
+                            "available {{deployment}}"),
+                         desc="Desired is what KEDA's HPA asks for. A gap longer than a cold start plus a node's "
+                              "provisioning means GPU nodes are not coming (spot gone and the on-demand pool at max)."))
+         .with_row(gd.Row("Overflow, routing and spend")))
+    if spec.self_hosted_tiers:
+        tiers = "|".join(spec.self_hosted_tiers)
+        d = d.with_panel(_ts(
+            "Self-hosted tiers answered by commercial APIs", "reqps",
+            _q(f'sum by (requested_model) (rate(litellm_proxy_total_requests_metric_total{{requested_model=~"{tiers}", '
+               'api_provider!~"hosted_vllm|None|"}[$__rate_interval]))', "{{requested_model}}"),
+            desc="Requests for a self-hosted tier the gateway sent to the commercial tier (overflow or fallback).",
+            w=8))
+    decisions = "vllm_router_prefix_routing_decisions_total"
+    return (d.with_panel(_ts("Router prefix hit rate", "percentunit",
+                             _q(f'sum by (service) (rate({decisions}{{outcome="prefix_hit"}}[$__rate_interval])) / '
+                                f"sum by (service) (rate({decisions}[$__rate_interval]))", "{{service}}"),
+                             desc="Empty when no model has a vLLM router.", w=8).max(1))
+            .with_panel(_ts("Spend per team", "currencyUSD",
+                            _q("sum by (team_alias) (rate(litellm_spend_metric_total[1h])) * 3600", "{{team_alias}}"),
+                            desc="Commercial API spend per hour by the team of the calling key (LiteLLM's virtual "
+                                 "keys); self-hosted requests cost what their GPU nodes cost.", w=8)))
+
+
 def _to_json(d: gd.Dashboard) -> dict:
     return json.loads(json.dumps(d.build(), cls=JSONEncoder))
 
@@ -189,7 +234,9 @@ def _to_json(d: gd.Dashboard) -> dict:
 def render_dashboards(spec: DashboardSpec) -> dict[str, dict]:
     """``{uid: dashboard JSON}`` for the GPU fleet, Serving, Gateway and Cost dashboards."""
     out = {}
-    for d in (gpu_fleet(), with_router_row(serving()) if spec.routers else serving(), gateway(spec), cost(spec)):
+    scaling = (scale(spec),) if spec.scaling else ()
+    for d in (gpu_fleet(), with_router_row(serving()) if spec.routers else serving(), gateway(spec), cost(spec),
+              *scaling):
         j = _to_json(d)
         out[j["uid"]] = j
     return dict(sorted(out.items()))

@@ -1,0 +1,183 @@
+"""Phase 2 (scale): both stacks plan with KEDA on every model server, spot-first scheduling with an on-demand
+fallback of the same GPU, graceful drain, and a cost report with the spot and the on-demand figures."""
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+import yaml
+
+from components.k8s.spot_fallback import SPOT_WEIGHT, spot_first_scheduling
+from components.platform import GpuPool
+from strait.gpu_labels import CAPACITY_LABEL, GPU_LABEL, POOL_LABEL, pool_labels
+from tests.conftest import ROOT, STACKS, load_stack_raw
+
+PHASE2 = [s for s in STACKS if s.startswith("phase2-")]
+PROGRAM = ROOT / "blueprints" / "phase2_scale" / "__init__.py"
+
+
+def pool(name, capacity, gpu="A10G", n=1, extra=None):
+    return GpuPool(name=name, gpu_model=gpu, gpus_per_node=n, node_labels={**pool_labels(name, gpu, capacity),
+                                                                            **(extra or {})},
+                   capacity=capacity, min_nodes=0, max_nodes=2, node_vcpu=4, node_memory_gib=16)
+
+
+POD = {"nodeSelector": {POOL_LABEL: "a-spot", GPU_LABEL: "A10G"},
+       "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "x"}]}}}
+
+
+def test_both_phase2_stacks_exist():
+    assert {"phase2-jkt", "phase2-sg-gke"} <= set(PHASE2)
+
+
+def test_spot_first_requires_the_pools_and_prefers_spot():
+    out = spot_first_scheduling(POD, [pool("a-spot", "spot"), pool("a-od", "on_demand")])
+    assert out["nodeSelector"] == {GPU_LABEL: "A10G"}
+    na = out["affinity"]["nodeAffinity"]
+    [term] = na["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [{"key": POOL_LABEL, "operator": "In", "values": ["a-od", "a-spot"]}]
+    [pref] = na["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert pref == {"weight": SPOT_WEIGHT, "preference": {"matchExpressions": [
+        {"key": CAPACITY_LABEL, "operator": "In", "values": ["spot"]}]}}
+    assert out["affinity"]["podAntiAffinity"] == POD["affinity"]["podAntiAffinity"]  # one replica per node stays
+    assert POD["nodeSelector"][POOL_LABEL] == "a-spot"  # the input is not changed
+
+
+def test_spot_first_selects_a_label_both_pools_share():
+    cc = {"cloud.google.com/compute-class": "strait-a10g-spot-first"}
+    out = spot_first_scheduling(POD, [pool("a-spot", "spot", extra=cc), pool("a-od", "on_demand", extra=cc)])
+    assert out["nodeSelector"] == {GPU_LABEL: "A10G", **cc}
+
+
+@pytest.mark.parametrize("pools, fragment", [
+    ([pool("a-spot", "spot")], "needs a spot pool and an on-demand pool"),
+    ([pool("a-spot", "spot"), pool("b-spot", "spot")], "must include a spot and an on-demand pool"),
+    ([pool("a-spot", "spot"), pool("a-od", "on_demand", gpu="L4")], "same GPUs per node"),
+    ([pool("a-spot", "spot"), pool("a-od", "on_demand", n=4)], "same GPUs per node"),
+])
+def test_spot_first_refuses_pools_that_cannot_stand_in(pools, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        spot_first_scheduling(POD, pools)
+
+
+def test_fallback_config_errors_name_field_value_and_fix():
+    from pydantic import ValidationError
+
+    from blueprints.phase2_scale.config import Phase2Config
+
+    raw = load_stack_raw("phase2-jkt")
+    raw["on_demand_fallback"] = {"qwen7b": "a10gx4-od", "nope": "a10g-od", "qwen72b": "a10g-reason"}
+    with pytest.raises(ValidationError) as exc:
+        Phase2Config.model_validate(raw)
+    issues = [i for e in exc.value.errors() for i in (e.get("ctx") or {}).get("issues", [])]
+    text = "\n".join(f"{i.path} = {i.value!r}: {i.problem}. Fix: {i.fix}" for i in issues)
+    assert "on_demand_fallback.qwen7b" in text and "different GPUs per node" in text
+    assert "on_demand_fallback.nope" in text and "not a model of this stack" in text
+    assert "a10g-reason is spot" in text and "capacity: on_demand" in text
+
+
+def test_program_is_small_and_imports_no_other_blueprint():
+    assert len(PROGRAM.read_text().splitlines()) <= 150
+    for path in sorted((ROOT / "blueprints" / "phase2_scale").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            mods = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            assert not [m for m in mods if m.startswith("blueprints.phase1")], f"{path.name} imports {mods}"
+
+
+def _by_kind(planned, stack, kind):
+    return {m["metadata"]["name"]: m for _, m in planned[stack].manifests() if m["kind"] == kind}
+
+
+@pytest.mark.parametrize("stack", PHASE2)
+def test_every_model_server_has_a_queue_autoscaler_and_starts_at_its_standby(planned, stack):
+    cfg = load_stack_raw(stack)
+    scaled = _by_kind(planned, stack, "ScaledObject")
+    deploys = _by_kind(planned, stack, "Deployment")
+    assert set(cfg["queue_autoscaling"]["models"]) == set(cfg["models"]) == set(scaled)
+    for key, a in cfg["queue_autoscaling"]["models"].items():
+        so = scaled[key]["spec"]
+        assert so["scaleTargetRef"]["name"] == key and so["minReplicaCount"] == a["min_replicas"] >= 1
+        assert so["maxReplicaCount"] == a["max_replicas"]
+        kinds = {t["type"] for t in so["triggers"]}
+        assert kinds == {"prometheus", "cron"}, kinds
+        assert deploys[key]["spec"]["replicas"] == a["min_replicas"]
+    assert _by_kind(planned, stack, "Namespace").get("keda") is not None
+
+
+@pytest.mark.parametrize("stack", PHASE2)
+def test_spot_first_with_on_demand_fallback_as_rendered(planned, stack):
+    cfg = load_stack_raw(stack)
+    deploys = _by_kind(planned, stack, "Deployment")
+    pdbs = _by_kind(planned, stack, "PodDisruptionBudget")
+    assert cfg["on_demand_fallback"], "a phase-2 stack shows the spot -> on-demand fallback"
+    for key, m in cfg["models"].items():
+        pod = deploys[key]["spec"]["template"]["spec"]
+        fb = cfg["on_demand_fallback"].get(key)
+        if fb is None:
+            assert pod["nodeSelector"][POOL_LABEL] == m["pool"]
+            continue
+        assert cfg["gpu_pools"][m["pool"]]["capacity"] == "spot" and cfg["gpu_pools"][fb]["capacity"] == "on_demand"
+        assert POOL_LABEL not in pod["nodeSelector"] and pod["nodeSelector"][GPU_LABEL]  # same GPU, required
+        na = pod["affinity"]["nodeAffinity"]
+        [term] = na["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert term["matchExpressions"] == [{"key": POOL_LABEL, "operator": "In", "values": sorted([m["pool"], fb])}]
+        [pref] = na["preferredDuringSchedulingIgnoredDuringExecution"]
+        assert pref["weight"] == 100 and pref["preference"]["matchExpressions"][0]["values"] == ["spot"]
+        # A spot reclaim drains gracefully: stop taking work, let the engine finish, within the grace period.
+        c = pod["containers"][0]
+        assert c["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+        if c["name"] == "vllm":
+            drain = int(c["args"][c["args"].index("--shutdown-timeout") + 1])
+            assert pod["terminationGracePeriodSeconds"] > drain + c["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pdbs[key]["spec"]["maxUnavailable"] == 1 or pdbs[key]["spec"].get("minAvailable") is not None
+
+
+@pytest.mark.parametrize("stack", PHASE2)
+def test_the_node_autoscaler_grows_spot_before_on_demand(planned, stack):
+    cfg = load_stack_raw(stack)
+    if cfg.get("cloud") == "gcp":
+        classes = _by_kind(planned, stack, "ComputeClass")
+        deploys = _by_kind(planned, stack, "Deployment")
+        for key, fb in cfg["on_demand_fallback"].items():
+            cls = deploys[key]["spec"]["template"]["spec"]["nodeSelector"]["cloud.google.com/compute-class"]
+            spot, od = classes[cls]["spec"]["priorities"]
+            assert any(cfg["models"][key]["pool"] in n for n in spot["nodepools"])
+            assert any(fb in n for n in od["nodepools"])
+        return
+    [cm] = [m for m in _by_kind(planned, stack, "ConfigMap").values()
+            if m["metadata"]["name"] == "cluster-autoscaler-priority-expander"]
+    prios = yaml.safe_load(cm["data"]["priorities"])
+    rank = {rx: p for p, rxs in prios.items() for rx in rxs}
+    for key, fb in cfg["on_demand_fallback"].items():
+        [spot] = [p for rx, p in rank.items() if f"-{cfg['models'][key]['pool']}-[0-9a-f]" in rx]
+        [od] = [p for rx, p in rank.items() if f"-{fb}-[0-9a-f]" in rx]
+        assert spot > od, (key, prios)
+
+
+@pytest.mark.parametrize("stack", PHASE2)
+def test_cost_report_shows_spot_expected_and_on_demand_worst(planned, stack):
+    cfg = load_stack_raw(stack)
+    cost = json.loads((planned[stack].dir / "cost.json").read_text())
+    serving = {s["resource"].removesuffix("-deploy"): s for s in cost["serving"]}
+    for key in cfg["on_demand_fallback"]:
+        s = serving[key]
+        assert s["usd_per_million_tokens"] and s["usd_per_million_tokens_worst"]
+        assert s["hourly_usd_per_replica"] < s["hourly_usd_per_replica_worst"]
+        assert s["usd_per_million_tokens"] < s["usd_per_million_tokens_worst"]
+    assert cost["totalMonthlyCost"] < cost["totalMonthlyCostMax"]
+
+
+@pytest.mark.parametrize("stack", PHASE2)
+def test_plan_is_deterministic(tmp_path, stack):
+    from tests.conftest import run_cli
+
+    outs = []
+    for i in (1, 2):
+        proc = run_cli("plan", "--stack", stack, "--out", str(tmp_path / str(i)))
+        assert proc.returncode == 0, proc.stderr
+        outs.append({p.relative_to(tmp_path / str(i)): p.read_bytes()
+                     for p in sorted((tmp_path / str(i)).rglob("*")) if p.is_file()})
+    assert outs[0].keys() == outs[1].keys()
+    assert [k for k in outs[0] if outs[0][k] != outs[1][k]] == []
