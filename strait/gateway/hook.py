@@ -58,10 +58,9 @@ log = logging.getLogger("strait.gateway")
 
 
 def _deadline(kwargs) -> float | None:
-    for key in ("metadata", "litellm_metadata"):
-        md = kwargs.get(key)
-        if isinstance(md, dict) and isinstance(md.get(DEADLINE_KEY), (int, float)):
-            return float(md[DEADLINE_KEY])
+    md = kwargs.get("metadata")  # where the pre-call hook put it (the proxy passes it to every attempt)
+    if isinstance(md, dict) and isinstance(md.get(DEADLINE_KEY), (int, float)):
+        return float(md[DEADLINE_KEY])
     return None
 
 
@@ -106,8 +105,10 @@ class StraitRouter(CustomLogger):
                 log.info("%s -> %s: %s", model, fitted, why)
                 model = fitted
         data["model"] = model
+        md = data.get("metadata")
+        if isinstance(md, dict):
+            md.pop(DEADLINE_KEY, None)  # only the gateway sets a deadline, never a client's metadata
         if self.rules.request_deadline_seconds:
-            md = data.get("metadata")
             if not isinstance(md, dict):
                 md = data["metadata"] = {}
             md[DEADLINE_KEY] = time.monotonic() + self.rules.request_deadline_seconds
