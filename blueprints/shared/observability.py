@@ -11,13 +11,15 @@ from blueprints.loader import StackSecrets
 from strait.config.checks import PlatformConfig as StackConfig
 from components.k8s.observability.langfuse import Langfuse, LangfuseArgs
 from components.k8s.observability.langfuse import SERVICE_ACCOUNT as LANGFUSE_SA
-from components.k8s.observability.monitoring import MonitoringStack, MonitoringStackArgs, ScrapeTarget
+from components.k8s.observability.monitoring import AlertingArgs, MonitoringStack, MonitoringStackArgs, ScrapeTarget
 from components.platform import Platform
 from strait.catalog import Catalog
 from strait.catalog.charts import load_charts
 from strait.gpu_labels import POOL_LABEL
 from strait.render.netpol import Allow, public_https
+from strait.render.alertmanager import PAGERDUTY_KEY, SLACK_KEY, receivers_spec, render_alertmanager_config, secret_keys
 from strait.render.alerts import ModelTarget, NodePrice, RulesSpec, Thresholds, render_rule_groups
+from strait.render.slo import slo_rule_groups, slo_spec
 from strait.render.dashboards import DashboardSpec, render_dashboards
 
 MONITORING_NS = "strait-monitoring"
@@ -90,9 +92,32 @@ def build_tracing(cfg: StackConfig, secrets: StackSecrets, platform: Platform,
                    egress=(langfuse.client_egress,))
 
 
+#: Stack secret holding each receiver's credential, by its key in the Alertmanager receivers' Secret.
+RECEIVER_SECRETS = {PAGERDUTY_KEY: "pagerduty_routing_key", SLACK_KEY: "slack_webhook_url"}
+
+
+def alerting_args(cfg: StackConfig, secrets: StackSecrets | None) -> AlertingArgs | None:
+    """Alertmanager receivers from ``observability.alerting`` (opt-in: None when neither PagerDuty nor Slack is on,
+    and the chart's default config stays). Config validation has already required each receiver's secret."""
+    a = cfg.observability.alerting
+    if not a.pagerduty and a.slack_channel is None:
+        return None
+    spec = receivers_spec(a)
+    if secrets is None:
+        raise ValueError("observability.alerting has receivers, but the blueprint called build_monitoring without "
+                         "secrets=: pass the StackSecrets from load_stack()")
+    creds = {k: secrets.get(RECEIVER_SECRETS[k]) for k in secret_keys(spec)}
+    missing = sorted(RECEIVER_SECRETS[k] for k, v in creds.items() if v is None)
+    if missing:
+        raise ValueError(f"observability.alerting needs the secret(s) strait:{', strait:'.join(missing)}")
+    return AlertingArgs(config=render_alertmanager_config(spec), credentials=creds,
+                        receivers_egress=public_https("Alertmanager to PagerDuty and Slack"))
+
+
 def build_monitoring(cfg: StackConfig, cat: Catalog, *, serving_ns: str, gateway_ns: str, gateway_name: str,
                      platform: Platform, opts: pulumi.ResourceOptions, extra_targets: Sequence[ScrapeTarget] = (),
-                     rules: RulesSpec | None = None, dashboards: DashboardSpec | None = None) -> MonitoringStack | None:
+                     rules: RulesSpec | None = None, dashboards: DashboardSpec | None = None,
+                     secrets: StackSecrets | None = None) -> MonitoringStack | None:
     """Prometheus, Grafana and DCGM with the model-server and gateway scrape targets (plus ``extra_targets``),
     the stack's alert rules and dashboards (``rules``/``dashboards`` override the defaults built from ``cfg``)."""
     o = cfg.observability
@@ -112,7 +137,9 @@ def build_monitoring(cfg: StackConfig, cat: Catalog, *, serving_ns: str, gateway
     return MonitoringStack("monitoring", MonitoringStackArgs(
         namespace=MONITORING_NS, kube_prometheus_stack=charts["kube-prometheus-stack"],
         dcgm_exporter=charts["dcgm-exporter"] if platform.gpu_pools else None,
-        rule_groups=render_rule_groups(rules or rules_spec(cfg, cat, serving_ns, gateway_ns)),
+        # SLO burn-rate groups only with observability.alerting.slo_alerts (slo_spec is empty otherwise).
+        rule_groups=render_rule_groups(rules or rules_spec(cfg, cat, serving_ns, gateway_ns)) + slo_rule_groups(slo_spec(cfg)),
+        alerting=alerting_args(cfg, secrets),
         dashboards=render_dashboards(dashboards or DashboardSpec(self_hosted_tiers=self_hosted_tiers(cfg),
                                                                  monthly_budget_usd=cfg.monthly_budget_usd)),
         targets=targets, retention_days=o.retention_days, prometheus_storage_gib=o.prometheus_storage_gib,
