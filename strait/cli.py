@@ -38,7 +38,7 @@ def _load_stack(args: argparse.Namespace):
     raw = stack_cfg.namespace()
     present = {k for k in SECRET_KEYS if k in raw}
     secret = {k for k in present if f"strait:{k}" in stack_cfg.secret_keys}
-    offline_keys = set(PROVIDER_SECRET.values()) - present
+    offline_keys = (set(PROVIDER_SECRET.values()) | alerting_secrets(raw)) - present
     prefix = "strait:"
     try:
         cfg = validate_stack(raw, args.stack, secrets_set=secret | offline_keys, plaintext_secrets=present - secret,
@@ -50,7 +50,19 @@ def _load_stack(args: argparse.Namespace):
     if file_error:
         raise _Exit(EXIT_CONFIG)
     needed = {PROVIDER_SECRET[p.provider] for t in cfg.gateway.tiers.values() for p in t.providers}
+    needed |= alerting_secrets(raw)
     return with_placeholders(stack_cfg, sorted(needed - present)), cfg
+
+
+def alerting_secrets(raw: dict) -> set[str]:
+    """The receivers' secrets a stack's ``observability.alerting`` turns on: offline, placeholders stand in for them
+    as for the providers' keys (a real stack sets them with `pulumi config set --secret`)."""
+    obs = raw.get("observability")
+    alerting = obs.get("alerting") if isinstance(obs, dict) else None
+    if not isinstance(alerting, dict):
+        return set()
+    return ({"pagerduty_routing_key"} if alerting.get("pagerduty") is True else set()) | (
+        {"slack_webhook_url"} if alerting.get("slack_channel") else set())
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from components.aws.weight_cache import SeedSpec
 from components.context import StackContext
 from components.gcp.platform import GcpPlatformArgs, GcpPoolSpec, build_gcp_platform
 from components.gcp.weight_cache import SeedSpec as GcsSeedSpec
+from components.k8s.lws import WEBHOOK_PORT as LWS_WEBHOOK_PORT
 from components.platform import Platform
 from strait.catalog import Catalog
 from strait.catalog.charts import load_charts
@@ -41,7 +42,8 @@ def aws_platform(cfg: StackConfig, ctx: StackContext, cat: Catalog, secrets: Sta
         nat_gateways=cfg.network.nat_gateways, system_instance_type=cfg.cluster.system_instance_type,
         system_nodes=cfg.cluster.system_nodes, api_public_cidrs=tuple(cfg.cluster.api_public_cidrs),
         pools={name: AwsPoolSpec(instance_types=tuple(p.instance_types), capacity=p.capacity, min_size=p.min_size,
-                                 max_size=p.max_size, desired_size=p.desired, disk_size_gib=p.disk_size_gib, ami=p.ami)
+                                 max_size=p.max_size, desired_size=p.desired, disk_size_gib=p.disk_size_gib, ami=p.ami,
+                                 reservation=p.reservation.to_reservation() if p.reservation else None)
                for name, p in sorted(cfg.gpu_pools.items())},
         serving_namespace=serving_namespace, models=seed_specs(cfg, cat),
         seeder_image=cat.image("hf-downloader"), wait_image=cat.image("aws-cli"),
@@ -66,14 +68,17 @@ def gcp_platform(cfg: StackConfig, ctx: StackContext, cat: Catalog, secrets: Sta
         system_nodes=cfg.cluster.system_nodes,
         pools={name: GcpPoolSpec(machine_type=p.instance_types[0], capacity=p.capacity,
                                  min_nodes=p.min_size if auto else p.desired, max_nodes=p.max_size if auto else p.desired,
-                                 disk_size_gib=p.disk_size_gib)
+                                 disk_size_gib=p.disk_size_gib,
+                                 reservation=p.reservation.to_reservation() if p.reservation else None)
                for name, p in sorted(cfg.gpu_pools.items())},
         serving_namespace=serving_namespace,
         models={k: GcsSeedSpec(hf_repo=s.hf_repo, revision=s.revision, weights_gib=s.weights_gib, reader=s.reader)
                 for k, s in seed_specs(cfg, cat).items()},
         seeder_image=cat.image("hf-downloader"), wait_image=cat.image("google-cloud-cli"), seed=cfg.weight_cache.seed,
         hf_token=secrets.get("hf_token"), force_destroy=cfg.weight_cache.force_destroy,
-        deletion_protection=g.deletion_protection, spot_fallback=g.spot_fallback), ctx, cat)
+        deletion_protection=g.deletion_protection, spot_fallback=g.spot_fallback,
+        # A model across nodes runs on a LeaderWorkerSet, whose controller's webhook listens on 9443.
+        webhook_ports=(LWS_WEBHOOK_PORT,) if any(m.nodes > 1 for m in cfg.models.values()) else ()), ctx, cat)
 
 
 #: ``cfg.cloud`` -> the function that builds that cloud's Platform for this blueprint.

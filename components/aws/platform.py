@@ -27,6 +27,7 @@ from components.platform import Database, GpuPool, ObjectStore, Platform
 from strait.catalog import Catalog
 from strait.catalog.charts import ChartPin
 from strait.naming import s3_bucket_name
+from strait.reservations import Reservation
 
 #: EBS gp3, created by the cluster component.
 STORAGE_CLASS = "gp3"
@@ -46,6 +47,8 @@ class AwsPoolSpec:
     desired_size: int = 1
     disk_size_gib: int = 200
     ami: str = "al2023_nvidia"
+    reservation: Reservation | None = None
+    """Reserved capacity (strait.reservations); the pool then uses only the reservation zone's subnet. Default: none."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +89,18 @@ def _smallest(cat: Catalog, types: tuple[str, ...]):
     return min((cat.instance_types[t] for t in types), key=lambda it: (it.memory_gib, it.vcpu))
 
 
+def pool_subnets(pname: str, spec: AwsPoolSpec, zones: tuple[str, ...], subnet_ids: list) -> list:
+    """The private subnets of a pool: all of them, or only its reservation zone's (a reservation is zonal; an ASG
+    over other zones would launch outside it). ``subnet_ids`` are in the order of ``zones``."""
+    zone = spec.reservation.zone if spec.reservation is not None else None
+    if zone is None:
+        return list(subnet_ids)
+    if zone not in zones:
+        raise ValueError(f"gpu_pools.{pname}.reservation.zone: {zone!r} is not one of the network's zones "
+                         f"({', '.join(zones)}); fix: pick one of them, or raise network.availability_zones")
+    return [subnet_ids[zones.index(zone)]]
+
+
 def build_aws_platform(args: AwsPlatformArgs, ctx: StackContext, cat: Catalog,
                        opts: pulumi.ResourceOptions | None = None) -> Platform:
     """Create AWS's resources for one stack and return the Platform value the Kubernetes layer uses."""
@@ -109,7 +124,9 @@ def build_aws_platform(args: AwsPlatformArgs, ctx: StackContext, cat: Catalog,
         it = cat.instance_types[spec.instance_types[0]]
         small = _smallest(cat, spec.instance_types)
         nodes[pname] = node = GpuNodePool(f"gpu-{pname}", pname, GpuNodePoolArgs(
-            cluster_name=cluster.cluster_name, node_role_arn=cluster.node_role_arn, subnet_ids=net.private_subnet_ids,
+            cluster_name=cluster.cluster_name, node_role_arn=cluster.node_role_arn,
+            subnet_ids=pool_subnets(pname, spec, args.availability_zones, net.private_subnet_ids),
+            reservation=spec.reservation,
             instance_types=list(spec.instance_types), gpu_model=it.gpu, capacity=spec.capacity, min_size=spec.min_size,
             max_size=spec.max_size, desired_size=spec.desired_size, disk_size_gib=spec.disk_size_gib, ami=spec.ami,
             cluster_tag_name=args.cluster_name, tags=ctx.tags("gpu-node-pool")), opts=aws_opts)

@@ -59,6 +59,10 @@ class GkeClusterArgs:
     system_disk_size_gib: int = 100
     deletion_protection: bool = True
     """Refuse `pulumi destroy` of the cluster. Default: on; turn off deliberately before tearing down."""
+    webhook_ports: tuple[int, ...] = ()
+    """Admission webhooks served by pods on ports other than 443/10250 (the LeaderWorkerSet controller's 9443). A
+    private cluster's own firewall rules let the control plane reach nodes on 443 and 10250 only, so a rule opens
+    these TCP ports from ``master_cidr`` to the nodes' service account. Default: none, no rule."""
 
 
 def render_kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
@@ -202,6 +206,15 @@ class GkeCluster(pulumi.ComponentResource):
         )
         kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
             lambda a: render_kubeconfig(a[0], a[1], a[2]))
+        if args.webhook_ports:
+            # Only the control plane's /28, only to this cluster's nodes (their service account), only these ports.
+            gcp.compute.Firewall(
+                child(name, "webhooks"), name=dns_label(f"{args.cluster_name}-webhooks", 63).rstrip("-"),
+                project=args.project, network=args.network_id, direction="INGRESS", priority=1000,
+                description="GKE control plane -> admission webhooks served by pods (LeaderWorkerSet: 9443)",
+                source_ranges=[args.master_cidr], target_service_accounts=[node_sa.email],
+                allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(p) for p in sorted(set(args.webhook_ports))])],
+                opts=o)
         self.provider = k8s.Provider(child(name, "k8s"), kubeconfig=kubeconfig, enable_server_side_apply=True,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[system]))
         self.cluster_name = cluster.name

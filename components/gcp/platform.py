@@ -24,6 +24,7 @@ from components.k8s.namespace import namespace
 from components.platform import Database, GpuPool, ObjectStore, Platform
 from strait.catalog import Catalog
 from strait.naming import dns_label, s3_bucket_name
+from strait.reservations import Reservation
 from strait.tags import gcp_labels
 
 
@@ -36,6 +37,8 @@ class GcpPoolSpec:
     disk_size_gib: int = 200
     zones: tuple[str, ...] = ()
     """Zones for the pool. Default: every zone of the region where the catalog offers the machine type."""
+    reservation: Reservation | None = None
+    """A Compute Engine reservation (kind 'gke') the pool consumes; its nodes then live in its zone. Default: none."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +76,9 @@ class GcpPlatformArgs:
     """Range reserved for Google's service networking (Cloud SQL's private IP). Default: 10.56.0.0/16, clear of
     the default nodes, pods and services ranges."""
     spot_fallback: bool = False
+    webhook_ports: tuple[int, ...] = ()
+    """Ports of admission webhooks served by pods beyond 443/10250 (LWS: 9443), which a firewall rule opens from
+    the control plane's range to the nodes (a private cluster's own rules do not). Default: none."""
     """Group each GPU model's spot and on-demand pools in a ComputeClass (spot first). Only workloads that
     select ``cloud.google.com/compute-class`` use it; Strait's model servers pin one pool today."""
     extra_outputs: Mapping[str, pulumi.Input] = field(default_factory=dict)
@@ -117,7 +123,7 @@ def build_gcp_platform(args: GcpPlatformArgs, ctx: StackContext, cat: Catalog,
         services_range_name=net.services_range_name, node_zones=system_zones, master_cidr=args.master_cidr,
         nodes_cidr=args.nodes_cidr, services_cidr=args.services_cidr, api_public_cidrs=list(args.api_public_cidrs),
         system_machine_type=args.system_machine_type,
-        system_nodes_per_zone=-(-args.system_nodes // len(system_zones)),
+        system_nodes_per_zone=-(-args.system_nodes // len(system_zones)), webhook_ports=tuple(args.webhook_ports),
         deletion_protection=args.deletion_protection, labels=labels("cluster")), opts=g)
     k8s_opts = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     both = pulumi.ResourceOptions(providers={"gcp": provider, "kubernetes": cluster.provider})
@@ -130,7 +136,7 @@ def build_gcp_platform(args: GcpPlatformArgs, ctx: StackContext, cat: Catalog,
             machine_type=spec.machine_type, gpu_model=it.gpu, gpus_per_node=it.gpu_count,
             zones=pool_zones(cat, spec.machine_type, args.region, spec.zones), capacity=spec.capacity,
             min_nodes=spec.min_nodes, max_nodes=spec.max_nodes, disk_size_gib=spec.disk_size_gib,
-            compute_class=classes.get(pname), labels=labels("gpu-node-pool")), opts=g)
+            compute_class=classes.get(pname), reservation=spec.reservation, labels=labels("gpu-node-pool")), opts=g)
         pools[pname] = GpuPool(name=pname, gpu_model=it.gpu, gpus_per_node=it.gpu_count, node_labels=node.labels,
                                capacity=spec.capacity, min_nodes=spec.min_nodes, max_nodes=spec.max_nodes,
                                node_vcpu=it.vcpu, node_memory_gib=it.memory_gib, needs_device_plugin=False,
