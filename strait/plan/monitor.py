@@ -151,20 +151,19 @@ class RecordingMonitor(pmocks.MockMonitor):
     def __init__(self, mocks: Any):
         self._seen = threading.local()
         super().__init__(_SeeInputs(mocks, self._seen))
-        self._records: list[ResourceRecord] = []
+        #: Every resource registered so far (the stack excepted), in registration order, as recorded. A test
+        #: may ``clear()`` it to build again with a fresh root stack.
+        self.registrations: list[ResourceRecord] = []
+        self._count = 0
         self._used: dict[int, dict[str, frozenset[str]]] = {}
         self._index = _DependencyIndex()
         self._lock = threading.Lock()  # the SDK calls RegisterResource from a pool of threads
 
-    @property
-    def registrations(self) -> list[ResourceRecord]:
-        """Every resource registered so far (the stack excepted), in registration order."""
-        with self._lock:
-            return [self._final(i, r) for i, r in enumerate(self._records)]
-
     def records(self) -> list[ResourceRecord]:
-        """Every resource registered, sorted by URN: the order the plan writes them in."""
-        return sorted(self.registrations, key=lambda r: r.urn)
+        """Every resource registered, sorted by URN (the order the plan writes them in), each with its
+        dependencies final: see :meth:`_final`."""
+        with self._lock:
+            return sorted((self._final(i, r) for i, r in enumerate(self.registrations)), key=lambda r: r.urn)
 
     def _final(self, i: int, rec: ResourceRecord) -> ResourceRecord:
         """``rec``, with a component written in its dependencies expanded back to the URNs it stood for when
@@ -191,12 +190,15 @@ class RecordingMonitor(pmocks.MockMonitor):
                 raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
             inputs, has_secrets = mask_secrets(raw)
             with self._lock:
+                if len(self.registrations) < self._count:  # cleared for a second build: start afresh
+                    self._used, self._index = {}, _DependencyIndex()
                 deps, used = self._index.compact(request.parent, set(request.dependencies))
                 if used:
-                    self._used[len(self._records)] = used
-                self._records.append(ResourceRecord(
+                    self._used[len(self.registrations)] = used
+                self.registrations.append(ResourceRecord(
                     urn=response.urn, type=request.type, name=request.name, custom=bool(request.custom),
                     parent=request.parent, provider=request.provider, dependencies=deps,
                     inputs=inputs, has_secrets=has_secrets))
                 self._index.add(response.urn, request.parent, bool(request.custom))
+                self._count = len(self.registrations)
         return response

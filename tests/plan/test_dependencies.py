@@ -64,12 +64,13 @@ def run(program) -> None:
 
 
 def records(mon: RawMonitor) -> dict[str, object]:
-    return {r.name: r for r in mon.registrations}
+    return {r.name: r for r in mon.records()}
 
 
 def assert_lossless(mon: RawMonitor) -> None:
-    graph = DependencyGraph(mon.registrations)
-    for r in mon.registrations:
+    final = mon.records()
+    graph = DependencyGraph(final)
+    for r in final:
         assert list(r.dependencies) == sorted(set(r.dependencies)), r.name
         assert graph.dependencies_of(r.urn) == mon.raw[r.name], r.name
 
@@ -141,6 +142,7 @@ def test_records_come_back_sorted_by_urn_with_sorted_input_keys(raw_monitor):
     run(program)
     urns = [r.urn for r in raw_monitor.records()]
     assert urns == sorted(urns) and len(urns) == 4
+    assert sorted(r.urn for r in raw_monitor.registrations) == urns
     zz = records(raw_monitor)["zz"].inputs
 
     def keys(v):
@@ -163,3 +165,19 @@ def test_an_unknown_input_is_recorded_as_such(raw_monitor):
         return pulumi.Output.from_input(1)
     run(program)
     assert records(raw_monitor)["second"].inputs == {"plain": "x", "value": "[unknown]"}
+
+
+def test_a_cleared_monitor_records_a_second_build_afresh(raw_monitor):
+    def program():
+        box = Box("cache", 2)
+        Thing("reader", after(box))
+        return box.urn
+    run(program)
+    raw_monitor.registrations.clear()
+    settings.set_root_resource(None)
+    pulumi.runtime.set_mocks(raw_monitor.mocks, project="strait", stack="test", preview=False, monitor=raw_monitor)
+    run(program)
+    recs = raw_monitor.records()
+    assert len(recs) == 4 and len({r.urn for r in recs}) == 4
+    assert records(raw_monitor)["reader"].dependencies == (records(raw_monitor)["cache"].urn,)
+    assert_lossless(raw_monitor)
