@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -187,16 +188,18 @@ def test_coordination_redis_block_builds_litellms_client_against_a_real_redis(mo
         monkeypatch.setenv("REDIS_URL", f"redis://:{password}@127.0.0.1:{port}")
         params = CoordinationRedisParams.model_validate(_resolve_coordination_redis_env_refs(block))
         assert params.has_connection_target() and params.url.endswith(f"127.0.0.1:{port}")
-        cache = build_redis_usage_cache(params.model_dump(exclude_none=True))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # wait until redis-server accepts connections (LiteLLM's cache swallows errors)
         while True:
             try:
-                cache.set_cache("strait-coordination", "1")
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
-            except Exception:
+            except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        cache = build_redis_usage_cache(params.model_dump(exclude_none=True))
+        assert cache.sync_ping() is True
+        cache.set_cache("strait-coordination", "1")
         assert cache.get_cache("strait-coordination") in ("1", 1, b"1")
     finally:
         proc.terminate()
