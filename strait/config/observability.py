@@ -165,3 +165,20 @@ def alerting_secret_issues(cfg, present: set[str] | frozenset[str]) -> list[Conf
                                       f"observability.alerting.{switch} is off, so it would be ignored",
                                       f"turn observability.alerting.{switch} on, or `pulumi config rm strait:{key}`"))
     return issues
+
+
+def alerting_secrets_on(raw: dict) -> set[str]:
+    """The receivers' secret keys a raw (unvalidated) ``strait:`` namespace turns on: what the offline plan must
+    fill with placeholders, as it does the providers' keys (strait/cli.py), for such a stack to plan."""
+    import json
+
+    obs = raw.get("observability")
+    if isinstance(obs, str):
+        try:
+            obs = json.loads(obs)
+        except json.JSONDecodeError:
+            return set()
+    a = obs.get("alerting") if isinstance(obs, dict) else None
+    if not isinstance(a, dict):
+        return set()
+    return {key for switch, key in ALERTING_SECRETS.items() if a.get(switch) not in (None, False, "false", "")}

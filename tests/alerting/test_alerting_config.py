@@ -67,3 +67,12 @@ CASES = {
 def test_bad_alerting_config_gives_the_exact_error(case):
     alerting, secrets, plaintext, expected = CASES[case]
     assert _errors(_with(alerting), secrets=secrets, plaintext=plaintext) == expected
+
+
+def test_the_offline_plan_can_tell_which_receiver_secrets_a_stack_needs():
+    from strait.config.observability import alerting_secrets_on
+
+    assert alerting_secrets_on({}) == set()
+    assert alerting_secrets_on({"observability": {"alerting": {"pagerduty": True}}}) == {"pagerduty_routing_key"}
+    assert alerting_secrets_on({"observability": '{"alerting": {"slack_channel": "#a", "pagerduty": false}}'}) == {
+        "slack_webhook_url"}
