@@ -167,3 +167,12 @@ def test_slo_bucket_is_the_largest_boundary_within_the_slo():
 def test_an_objective_no_error_ratio_can_burn_is_refused():
     with pytest.raises(ValueError, match="tier t: a 14.4x burn of a 0.1 budget needs an error ratio of 1.44"):
         slo_rule_groups(SloSpec(errors=(ErrorSlo(tier="t", availability=0.9),)))
+
+
+def test_the_prometheusrule_with_slo_groups_matches_its_crd():
+    """The prometheus-operator CRD (cloudcoil-models-prometheus-operator) accepts the groups as a PrometheusRule."""
+    from tests.observability.test_custom_resources import check_custom_resource
+
+    check_custom_resource({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+                           "metadata": {"name": "strait", "namespace": "strait-monitoring"},
+                           "spec": {"groups": slo_rule_groups(SPEC)}})
