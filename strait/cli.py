@@ -267,6 +267,26 @@ def _preflight_gcp(args: argparse.Namespace, stack_cfg, cfg) -> int:
     return EXIT_POLICY if any(f.level == "error" for f in findings) else EXIT_OK
 
 
+def _fork(args: argparse.Namespace) -> int:
+    """Copy a blueprint into blueprints/NEW_NAME and write a stack that selects it (strait/fork.py)."""
+    from strait.fork import ForkError, fork
+    from strait.plan.stackfile import StackFileError, find_project_dir
+
+    try:
+        project_dir = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+        res = fork(project_dir, args.blueprint, args.new_name, args.stack)
+    except StackFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ForkError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"blueprints/{args.new_name}/: copied from blueprints/{args.blueprint}/ (registered by discovery in "
+          f"blueprints/registry.py)\nstacks/Pulumi.{res.stack}.yaml: from stacks/Pulumi.{res.example_stack}.yaml, "
+          f"strait:blueprint: {args.new_name}\nNext: strait plan --stack {res.stack}")
+    return EXIT_OK
+
+
 def _day(text: str):
     from policies.clock import parse_day
 
@@ -316,6 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--stack", required=True, help="Stack name, e.g. phase1-sg.")
     f.add_argument("--project-dir", default=None, help="Project directory (default: the nearest with Pulumi.yaml).")
     f.set_defaults(func=_preflight)
+    k = sub.add_parser("fork", help="Copy a blueprint into blueprints/NEW_NAME (registered) and write a stack that "
+                                    "selects it, derived from the blueprint's example stack.")
+    k.add_argument("blueprint", metavar="BLUEPRINT", help="Blueprint to copy, e.g. phase1_mvp.")
+    k.add_argument("new_name", metavar="NEW_NAME", help="Name of the copy: a lowercase Python identifier, e.g. acme_mvp.")
+    k.add_argument("--stack", default=None, help="Stack file to write, stacks/Pulumi.<STACK>.yaml (default: NEW_NAME "
+                                                 "with _ as -).")
+    k.add_argument("--project-dir", default=None, help="Project directory (default: the nearest with Pulumi.yaml).")
+    k.set_defaults(func=_fork)
     args = parser.parse_args(argv)
     if getattr(args, "today", "n/a") is None:
         args.today = _today()  # read once: every policy in this run judges the same day
