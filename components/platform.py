@@ -60,6 +60,11 @@ class WeightSource:
     egress: Sequence[object] = ()
     """NetworkPolicy rules (``strait.render.netpol.Allow``) a reader needs: the object store and the cloud's
     credentials endpoint. Default: none (the reader's policy must then allow them some other way)."""
+    sync_container: Callable[[str], Mapping[str, object]] | None = None
+    """``sync_container(dest_path)``: an init container (name, image, argv, env; no shell string built from
+    config) that copies the checkpoint from the cache into ``dest_path`` on a volume the pod mounts there, for
+    engines that read it from local disk (vLLM's LoRA adapters). Run it after ``wait_container``. Default: the
+    cloud cannot copy (readers must stream ``uri``)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -104,6 +104,53 @@ def lora_settings(m) -> dict:
             "max_cpu_loras": max(len(m.adapters), max_loras)}
 
 
+#: Longest weight-cache key: its seeding Job is ``seed-<key>`` and a Job name is a label value (63 characters).
+CACHE_KEY_MAX = 63 - len("seed-")
+
+
+def adapter_cache_key(key: str, name: str) -> str:
+    """The weight cache's key for adapter ``name`` of model ``key`` (its seeding Job is ``seed-<this>``)."""
+    return f"{key}-lora-{name}"
+
+
+def draft_cache_key(key: str) -> str:
+    """The weight cache's key for the speculative draft model of model ``key``."""
+    return f"{key}-draft"
+
+
+def adapter_gib(arch, rank: int) -> float:
+    """Upper bound of one adapter checkpoint's size: A and B matrices of rank ``rank`` for every layer's qkv, o,
+    gate_up and down projections in fp32 (PEFT often saves fp32; bf16 is half). Adapters that also save
+    embeddings (``modules_to_save``) are larger: the emptyDir's slack covers small ones only."""
+    from strait import sizing
+
+    return sizing.lora_gpu_gib(arch, max_loras=1, max_lora_rank=rank, tp=1, dtype_bytes=4)
+
+
+@dataclass(frozen=True)
+class CacheArtefact:
+    """A checkpoint besides the model's own that its server needs in the weight cache."""
+
+    hf_repo: str
+    revision: str
+    weights_gib: float
+    reader: str
+    """The model key whose server (and ServiceAccount) reads it."""
+
+
+def cache_artefacts(key: str, m, cat) -> dict[str, CacheArtefact]:
+    """The LoRA adapters and the draft model of ModelConfig ``m`` (key ``key``), by weight-cache key: each is
+    seeded like a base model, at its pinned revision, and read by the model's own ServiceAccount."""
+    arch = cat.models[m.model]
+    out = {adapter_cache_key(key, n): CacheArtefact(a.hf_repo, a.revision, adapter_gib(arch, a.rank), key)
+           for n, a in sorted(m.adapters.items())}
+    sp = m.speculative
+    if sp is not None and sp.method in DRAFT_METHODS and sp.draft_model and sp.draft_revision:
+        v = cat.variant(sp.draft_model, sp.draft_quantization)
+        out[draft_cache_key(key)] = CacheArtefact(v.hf_repo, sp.draft_revision, v.weights_gib, key)
+    return out
+
+
 def check_adapters(path: str, key: str, m, cfg) -> list[ConfigIssue]:
     """LoRA adapters are a vLLM feature here, and each name must be a model name no one else uses."""
     issues = []
@@ -119,13 +166,13 @@ def check_adapters(path: str, key: str, m, cfg) -> list[ConfigIssue]:
             issues.append(ConfigIssue(f"{path}.adapters.{name}", name, "clients would send this model name for two "
                                       "things (a model, a tier, the auto model or another adapter)",
                                       "give the adapter a name of its own"))
-    if m.adapters and m.engine == "vllm":
-        # Rendering, routing, planning and seeding of adapters are built and judged; copying them from the
-        # weight cache into the pod is not (the cloud boundary has no copy container yet), and vLLM refuses to
-        # start on a --lora-modules path that is empty. So refuse here rather than deploy a crash loop.
-        issues.append(ConfigIssue(f"{path}.adapters", sorted(m.adapters), "this blueprint does not copy adapters "
-                                  "from the weight cache into the model server's pod yet, and vLLM would not start "
-                                  "without them", "remove adapters for now (docs/engines.md#multi-lora-vllm)"))
+    for name in sorted(m.adapters):
+        # Each adapter is seeded by a Job named seed-<cache key>, and a Job's name is a pod label value.
+        if len(adapter_cache_key(key, name)) > CACHE_KEY_MAX:
+            issues.append(ConfigIssue(f"{path}.adapters.{name}", name, f"the adapter's cache key "
+                                      f"{adapter_cache_key(key, name)!r} is longer than {CACHE_KEY_MAX} characters "
+                                      "(its seeding Job is named after it)",
+                                      f"shorten the adapter's or the model's name to {CACHE_KEY_MAX} in all"))
     if m.max_loras is not None and not m.adapters:
         issues.append(ConfigIssue(f"{path}.max_loras", m.max_loras, "set without adapters",
                                   "remove max_loras, or list adapters"))
@@ -157,18 +204,28 @@ def draft_kv_bytes_per_token(m) -> int:
     return sizing.kv_bytes_per_token(cat.models[sp.draft_model], m.tensor_parallel_size, 1, m.kv_cache_dtype)
 
 
-def vllm_spec(key: str, m, cat, model: str):
-    """The VllmSpec of a ModelConfig ``m`` (key ``key``) whose weights are at ``model``."""
+def vllm_spec(key: str, m, cat, model: str, draft: str | None = None):
+    """The VllmSpec of a ModelConfig ``m`` (key ``key``) whose weights are at ``model`` and whose speculative
+    draft model (if any) is at ``draft``: vLLM streams a draft from object storage like the target (its draft
+    ModelConfig pulls config and tokenizer from the URI, runai_streamer its weights)."""
     from strait.render.vllm import VllmSpec
 
+    sp = m.speculative
+    if sp is not None and sp.method in DRAFT_METHODS and not draft:
+        raise ValueError(f"models.{key}.speculative.method {sp.method!r} needs the draft model's location")
     variant = cat.variant(m.model, m.quantization)
     return VllmSpec(
         model=model, served_model_name=m.served_model_name or key, max_model_len=m.max_model_len,
         gpu_memory_utilization=m.gpu_memory_utilization, max_num_seqs=m.max_num_seqs,
         tensor_parallel_size=m.tensor_parallel_size, quantization=variant.vllm_quantization,
         kv_cache_dtype=m.kv_cache_dtype, enable_prefix_caching=m.enable_prefix_caching,
-        shutdown_timeout_seconds=m.shutdown_timeout_seconds, speculative_config=speculative_json(m),
+        shutdown_timeout_seconds=m.shutdown_timeout_seconds, speculative_config=speculative_json(m, draft),
+        **lora_settings(m),
         **asdict(resolve_features(cat.models[m.model], "vllm", tool_calling=m.tool_calling, reasoning=m.reasoning)))
+
+
+#: Methods whose drafts are a checkpoint of their own in the weight cache.
+DRAFT_METHODS = ("draft_model", "eagle", "eagle3")
 
 
 def speculative_json(m, draft_uri: str | None = None) -> str | None:
@@ -187,8 +244,8 @@ def speculative_json(m, draft_uri: str | None = None) -> str | None:
 
 
 def check_speculative(path: str, m, arch, cat) -> list[ConfigIssue]:
-    """What the catalog and the blueprint can serve. Draft weights are typed and planned, but the blueprint
-    does not seed a draft into the cache yet, so methods that need one are refused with that reason."""
+    """What the catalog and the blueprint can serve. A draft model is seeded into the weight cache at its pinned
+    ``draft_revision`` and streamed by vLLM from there; EAGLE heads and MTP layers are not in the catalog."""
     sp = m.speculative
     if sp is None:
         return []
@@ -197,6 +254,9 @@ def check_speculative(path: str, m, arch, cat) -> list[ConfigIssue]:
     if m.engine != "vllm":
         issues.append(ConfigIssue(p, sp.method, f"speculative decoding is rendered for vLLM only, not {m.engine}",
                                   "set engine: vllm, or remove speculative"))
+    if sp.draft_revision is not None and sp.method not in DRAFT_METHODS:
+        issues.append(ConfigIssue(f"{p}.draft_revision", sp.draft_revision, f"{sp.method} has no draft checkpoint",
+                                  "remove draft_revision"))
     if sp.method == "ngram":
         if sp.ngram_min > sp.ngram_max:
             issues.append(ConfigIssue(f"{p}.ngram_min", sp.ngram_min, f"above ngram_max ({sp.ngram_max})",
@@ -223,9 +283,11 @@ def check_speculative(path: str, m, arch, cat) -> list[ConfigIssue]:
     elif sp.draft_quantization not in draft.variants:
         issues.append(ConfigIssue(f"{p}.draft_quantization", sp.draft_quantization, f"the catalog has no such "
                                   f"checkpoint of {sp.draft_model}", f"use one of: {', '.join(sorted(draft.variants))}"))
-    else:
-        issues.append(ConfigIssue(p, sp.method, "this blueprint does not seed a draft model into the weight cache "
-                                  "yet", "use method: ngram for now (docs/engines.md#speculative-decoding)"))
+    elif sp.draft_revision is None:
+        issues.append(ConfigIssue(f"{p}.draft_model", sp.draft_model, "a draft model is seeded into the weight cache "
+                                  "at a pinned commit, and draft_revision is not set", f"set draft_revision to the "
+                                  f"40-hex commit of "
+                                  f"{cat.variant(sp.draft_model, sp.draft_quantization).hf_repo} to serve"))
     return issues
 
 

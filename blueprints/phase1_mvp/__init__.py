@@ -25,7 +25,7 @@ from components.k8s.vllm_service import VllmService, VllmServiceArgs
 from components.platform import Platform
 from strait.catalog import Catalog, load_catalog
 from strait.config import PROVIDER_SECRET
-from strait.engines import sglang_spec, vllm_spec
+from strait.engines import adapter_cache_key, adapter_gib, draft_cache_key, sglang_spec, vllm_spec
 from strait.gateway.capacity import gateway_scaling
 from strait.gateway.spec import gateway_spec
 from strait.render.litellm import PROVIDER_KEY_ENV, key_env_for
@@ -51,6 +51,16 @@ def gateway_egress(cfg: Phase1Config, servers: list[Allow], tracing: obs.Tracing
     return tuple(out)
 
 
+def local_artefacts(key: str, m, cat: Catalog, platform: Platform) -> dict:
+    """VllmServiceArgs' ``adapters`` and ``draft`` for model ``key``: the weight sources the cache built for its
+    LoRA adapters (synced into the pod) and its draft model (streamed), seeded like the model itself."""
+    arch = cat.models[m.model]
+    draft = platform.weights.get(draft_cache_key(key))
+    return {"adapters": {n: (platform.weights[adapter_cache_key(key, n)], adapter_gib(arch, a.rank))
+                         for n, a in sorted(m.adapters.items())},
+            "draft": draft}
+
+
 def model_servers(cfg: Phase1Config, cat: Catalog, platform: Platform, random_opts: pulumi.ResourceOptions,
                   k8s_opts: pulumi.ResourceOptions) -> tuple[dict[str, VllmService | SglangService], dict]:
     """One model server per model (vLLM or SGLang, same pod), on its pool, reading the cloud's weight source;
@@ -74,8 +84,9 @@ def model_servers(cfg: Phase1Config, cat: Catalog, platform: Platform, random_op
                                                                 shutdown_timeout_seconds=m.shutdown_timeout_seconds,
                                                                 **common), opts=in_serving)
         else:
-            servers[key] = VllmService(key, VllmServiceArgs(spec=vllm_spec(key, m, cat, weights.uri), **common),
-                                       opts=in_serving)
+            local = local_artefacts(key, m, cat, platform)
+            spec = vllm_spec(key, m, cat, weights.uri, local["draft"].uri if local["draft"] else None)
+            servers[key] = VllmService(key, VllmServiceArgs(spec=spec, **local, **common), opts=in_serving)
     return servers, api_keys
 
 

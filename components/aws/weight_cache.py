@@ -8,6 +8,7 @@ read, and the seeding Job a reader must wait for.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pulumi
@@ -54,6 +55,9 @@ class SeedSpec:
     hf_repo: str
     revision: str
     weights_gib: float
+    reader: str | None = None
+    """The ServiceAccount that reads this checkpoint when it is not the key's own (a LoRA adapter or a draft
+    model is read by its base model's server). Default: the key."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,9 +101,17 @@ def check_args(args: WeightCacheArgs) -> list[str]:
         problem = hf_revision_problem(spec.revision)
         if problem:
             problems.append(f"models.{model}.revision {spec.revision!r} {problem}")
-        if model not in args.reader_service_accounts:
-            problems.append(f"models.{model}: no reader ServiceAccount named {model!r} (reader_service_accounts)")
+        reader = spec.reader or model
+        if reader not in args.reader_service_accounts:
+            problems.append(f"models.{model}: no reader ServiceAccount named {reader!r} (reader_service_accounts)")
     return problems
+
+
+def reader_accounts(args: WeightCacheArgs) -> list[str]:
+    """The ServiceAccounts bound to the reader identity: ``reader_service_accounts`` less the keys of
+    checkpoints another account reads (an adapter's key names no ServiceAccount, so it gets no binding)."""
+    borrowed = {m for m, s in args.models.items() if s.reader and s.reader != m}
+    return [sa for sa in args.reader_service_accounts if sa not in borrowed]
 
 
 def wait_container(bucket: str, key: str, image: str, region: str) -> dict:
@@ -115,6 +127,21 @@ def wait_container(bucket: str, key: str, image: str, region: str) -> dict:
         "command": ["aws", "s3api", "wait", "object-exists", "--bucket", bucket, "--key", key],
         "env": [{"name": "HOME", "value": "/tmp"}, {"name": "AWS_REGION", "value": region}],
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+    }
+
+
+def sync_container(bucket: str, prefix: str, image: str, region: str, dest: str) -> dict:
+    """Init container that copies ``s3://bucket/prefix/`` into ``dest`` (an emptyDir the pod mounts there).
+    Argv only: no shell sees the prefix. Run after the wait container, so the checkpoint is complete.
+
+    ``aws s3 sync`` copies every object under the prefix (recursively) and exits non-zero on any failure;
+    Kubernetes then restarts the init container, and a rerun copies only what is missing."""
+    return {
+        "name": "sync-weights",
+        "image": image,
+        "command": ["aws", "s3", "sync", f"s3://{bucket}/{prefix}/", dest, "--no-progress", "--only-show-errors"],
+        "env": [{"name": "HOME", "value": "/tmp"}, {"name": "AWS_REGION", "value": region}],
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
     }
 
 
@@ -142,7 +169,7 @@ class WeightCache(pulumi.ComponentResource):
         reader = pod_identity_role(
             child(name, "reader"), role_name=iam_role_name(str(args.bucket_name), "reader"),
             policy=bucket.arn.apply(lambda arn: s3_access_policy(arn, ("s3:GetObject",), "models/")),
-            cluster_name=args.cluster_name, namespace=args.namespace, service_accounts=args.reader_service_accounts,
+            cluster_name=args.cluster_name, namespace=args.namespace, service_accounts=reader_accounts(args),
             tags=args.tags, opts=o)
 
         self.seed_jobs = {}
@@ -161,9 +188,11 @@ class WeightCache(pulumi.ComponentResource):
                 uri=f"s3://{args.bucket_name}/{prefix}",
                 wait_container=wait_container(args.bucket_name, f"{prefix}/{COMPLETE_MARKER}", args.wait_image,
                                               args.region),
-                service_account=model, env=region_env,
+                sync_container=partial(sync_container, args.bucket_name, prefix, args.wait_image, args.region),
+                service_account=spec.reader or model, env=region_env,
                 # The seeding Job when there is one (it runs after the reader can exist); else the binding.
-                ready=(job,) if job is not None else (reader.associations[model],), egress=self.reader_egress)
+                ready=(job,) if job is not None else (reader.associations[spec.reader or model],),
+                egress=self.reader_egress)
         self.register_outputs({"bucket_name": self.bucket_name, "reader_role_arn": self.reader_role_arn})
 
     def _seeders(self, name: str, args: WeightCacheArgs, bucket: aws.s3.Bucket, o: pulumi.ResourceOptions) -> None:

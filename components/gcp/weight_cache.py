@@ -13,6 +13,7 @@ ServiceAccount, nodes with ``workload_metadata_config.mode = GKE_METADATA``, and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import pulumi
 import pulumi_gcp as gcp
@@ -49,6 +50,9 @@ class SeedSpec:
     hf_repo: str
     revision: str
     weights_gib: float
+    reader: str | None = None
+    """The ServiceAccount that reads this checkpoint when it is not the key's own (a LoRA adapter or a draft
+    model is read by its base model's server). Default: the key."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +111,29 @@ def wait_container(marker_uri: str, image: str, project: str) -> dict:
     }
 
 
+def sync_container(uri: str, image: str, project: str, dest: str) -> dict:
+    """Init container that copies the checkpoint at ``uri`` into ``dest`` (an emptyDir the pod mounts there).
+    Argv only: no shell sees the URI. Run after the wait container, so the checkpoint is complete.
+
+    ``gcloud storage rsync --recursive`` copies every object under the prefix and exits non-zero on any
+    failure; Kubernetes then restarts the init container, and a rerun copies only what is missing."""
+    return {
+        "name": "sync-weights",
+        "image": image,
+        "command": ["gcloud", "storage", "rsync", "--recursive", "--no-user-output-enabled", f"{uri}/", dest],
+        "env": [{"name": "CLOUDSDK_CORE_PROJECT", "value": project},
+                {"name": "CLOUDSDK_CONFIG", "value": "/tmp/gcloud"}, {"name": "HOME", "value": "/tmp"}],
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+    }
+
+
+def reader_accounts(args: WeightCacheArgs) -> list[str]:
+    """The ServiceAccounts bound to the reader identity: ``reader_service_accounts`` less the keys of
+    checkpoints another account reads (an adapter's key names no ServiceAccount, so it gets no binding)."""
+    borrowed = {m for m, s in args.models.items() if s.reader and s.reader != m}
+    return [sa for sa in args.reader_service_accounts if sa not in borrowed]
+
+
 class WeightCache(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     reader_email: pulumi.Output[str]
@@ -122,8 +149,8 @@ class WeightCache(pulumi.ComponentResource):
         reader, bindings = workload_gsa(
             child(name, "reader"), account_id=gsa_account_id(args.bucket_name, "reader"),
             display_name="Strait weight cache reader (read-only)", project=args.project,
-            workload_pool=args.workload_pool, namespace=args.namespace, service_accounts=args.reader_service_accounts,
-            opts=o, binding_names={sa: child(name, f"reader-wi-{sa}") for sa in args.reader_service_accounts})
+            workload_pool=args.workload_pool, namespace=args.namespace, service_accounts=reader_accounts(args),
+            opts=o, binding_names={sa: child(name, f"reader-wi-{sa}") for sa in reader_accounts(args)})
         grant = gcp.storage.BucketIAMMember(child(name, "reader"), bucket=bucket.name, role=READER_ROLE,
                                             member=reader.member, opts=o)
 
@@ -143,13 +170,14 @@ class WeightCache(pulumi.ComponentResource):
             self.weights[model] = WeightSource(
                 uri=uri,
                 wait_container=wait_container(f"{uri}/{COMPLETE_MARKER}", args.wait_image, args.project),
-                service_account=model,
+                sync_container=partial(sync_container, uri, args.wait_image, args.project),
+                service_account=spec.reader or model,
                 service_account_annotations={WI_ANNOTATION: reader.email},
                 # runai_streamer's GCS client uses Application Default Credentials; naming the project spares
                 # it a metadata lookup.
                 env=({"name": "GOOGLE_CLOUD_PROJECT", "value": args.project},),
                 # The seeding Job when there is one (it runs after the grants exist); else the bindings.
-                ready=(job,) if job is not None else (grant, bindings[model]),
+                ready=(job,) if job is not None else (grant, bindings[spec.reader or model]),
                 egress=self.reader_egress)
         self.register_outputs({"bucket_name": self.bucket_name, "reader_email": self.reader_email})
 

@@ -57,6 +57,43 @@ def shm_size_gib(tp: int) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LocalCopy:
+    """A checkpoint the engine reads from local disk (vLLM loads LoRA adapters from a path, not from object
+    storage): the weight source's wait and sync containers copy it from the cache into an emptyDir before the
+    engine starts. Never from a hub."""
+
+    name: str
+    """Suffix of the init containers' names (``wait-<name>``, ``sync-<name>``): a DNS label, not user text."""
+    source: WeightSource
+    volume: str
+    """The emptyDir it goes into (several copies may share one); mounted read-only in the engine at ``mount_path``."""
+    mount_path: str
+    dest: str
+    """Where the copy lands: ``mount_path`` or a directory under it."""
+    size_gib: float
+    """The checkpoint's size; the emptyDir's sizeLimit is the sum over its copies plus slack."""
+
+
+def local_copy_gib(size_gib: float) -> int:
+    """An emptyDir's sizeLimit for checkpoints of ``size_gib`` in all: 10% and 1 GiB of slack."""
+    return math.ceil(size_gib * 1.1) + 1
+
+
+def local_copy_containers(c: LocalCopy) -> list[dict]:
+    """The two init containers of one local copy: wait for the cache's completion marker, then sync. Both are
+    the cloud's argv (never a shell string built from config) with the pod's hardening and mounts."""
+    if c.source.sync_container is None:
+        raise ValueError(f"the weight source of {c.name!r} cannot copy to local disk (no sync_container)")
+    tmp = {"name": "tmp", "mountPath": "/tmp"}
+    return [
+        {**dict(c.source.wait_container), "name": f"wait-{c.name}", "imagePullPolicy": "IfNotPresent",
+         "securityContext": CONTAINER_SECURITY, "volumeMounts": [tmp]},
+        {**dict(c.source.sync_container(c.dest)), "name": f"sync-{c.name}", "imagePullPolicy": "IfNotPresent",
+         "securityContext": CONTAINER_SECURITY, "volumeMounts": [tmp, {"name": c.volume, "mountPath": c.mount_path}]},
+    ]
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServerPod:
     """One model server's pod, engine-neutral but for ``command``, ``args`` and ``env``."""
 
@@ -99,6 +136,11 @@ class ServerPod:
     zone_spread: bool = True
     """Spread replicas over zones. False for a multi-node group, whose pods must share a zone (placement comes
     from the LeaderWorkerSet's exclusive topology instead). Default: spread."""
+    local_copies: Sequence[LocalCopy] = ()
+    """Checkpoints synced from the cache into emptyDirs before the engine starts (LoRA adapters). Default: none."""
+    streamed: Mapping[str, WeightSource] = field(default_factory=dict)
+    """Further checkpoints the engine streams from the cache itself (a speculative draft model), by init-container
+    suffix: the pod waits for each one's completion marker (``wait-<name>``). Default: none."""
 
 
 def _probe(path: str, period: int, failures: int, timeout: int) -> dict:
@@ -113,6 +155,12 @@ def pod_spec(p: ServerPod) -> dict:
     s = p.sizing
     mem = f"{s.memory_request_gib}Gi"
     extra = {k: str(v) for k, v in sorted(dict(p.extra_resources).items())}
+    copy_mounts: dict[str, str] = {}
+    copy_gib: dict[str, float] = {}
+    for c in p.local_copies:
+        if copy_mounts.setdefault(c.volume, c.mount_path) != c.mount_path:
+            raise ValueError(f"local copies on volume {c.volume!r} name two mount paths")
+        copy_gib[c.volume] = copy_gib.get(c.volume, 0.0) + c.size_gib
     container = {
         "name": p.container,
         "image": p.image,
@@ -131,7 +179,8 @@ def pod_spec(p: ServerPod) -> dict:
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "securityContext": CONTAINER_SECURITY,
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, {"name": "home", "mountPath": p.home},
-                         {"name": "tmp", "mountPath": "/tmp"}, *(dict(m) for m in p.extra_mounts)],
+                         {"name": "tmp", "mountPath": "/tmp"}, *(dict(m) for m in p.extra_mounts),
+                         *({"name": v, "mountPath": path, "readOnly": True} for v, path in copy_mounts.items())],
     }
     if not p.serves_http:
         for key in ("ports", "startupProbe", "readinessProbe", "livenessProbe"):
@@ -142,6 +191,11 @@ def pod_spec(p: ServerPod) -> dict:
         # the same hardening as every container and a writable /tmp.
         init.append({**dict(p.weights.wait_container), "imagePullPolicy": "IfNotPresent",
                      "securityContext": CONTAINER_SECURITY, "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]})
+    for name, src in sorted(dict(p.streamed).items()):
+        init.append({**dict(src.wait_container), "name": f"wait-{name}", "imagePullPolicy": "IfNotPresent",
+                     "securityContext": CONTAINER_SECURITY, "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]})
+    for c in p.local_copies:
+        init.extend(local_copy_containers(c))
     sel = dict(p.selector)
     return {
         "serviceAccountName": p.service_account,
@@ -165,6 +219,7 @@ def pod_spec(p: ServerPod) -> dict:
             {"name": "home", "emptyDir": {"sizeLimit": "20Gi"}},
             {"name": "tmp", "emptyDir": {"sizeLimit": "10Gi"}},
             *(dict(v) for v in p.extra_volumes),
+            *({"name": v, "emptyDir": {"sizeLimit": f"{local_copy_gib(gib)}Gi"}} for v, gib in copy_gib.items()),
         ],
     }
 

@@ -6,18 +6,20 @@ the weights, how to wait for them and the identity that reads them come from the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s.common import pdb_spec
-from components.k8s.model_server import ServerPod, ServerSizing, deployment_spec
+from components.k8s.model_server import LocalCopy, ServerPod, ServerSizing, deployment_spec
 from components.platform import WeightSource
 from strait.gpu_labels import POOL_LABEL
 from strait.naming import child
 from strait.render.netpol import Allow, namespace_peer, pods_peer, prometheus_peer, tcp, workload_policy
-from strait.render.vllm import API_KEY_ENV, VllmSpec, render_vllm_args, spec_checksum
+from strait.render.vllm import ADAPTER_DIR, API_KEY_ENV, VllmSpec, render_vllm_args, spec_checksum
 from strait.tags import k8s_labels, selector_labels
 
 HOME = "/home/vllm"
@@ -49,6 +51,12 @@ class VllmServiceArgs:
     egress: tuple[Allow, ...] = ()
     """Where the server may connect besides DNS, on top of what the weight source needs (its ``egress``:
     the object store and the credentials endpoint). Default: nowhere else."""
+    adapters: Mapping[str, tuple[WeightSource, float]] = field(default_factory=dict)
+    """LoRA adapters by name: each one's weight source and size in GiB. Each is synced from the cache into an
+    emptyDir at ``ADAPTER_DIR/<name>`` (the spec's ``lora_modules``) before vLLM starts. Default: none."""
+    draft: WeightSource | None = None
+    """The speculative draft model's weight source: vLLM streams it from ``uri`` (the spec's speculative
+    ``model``) like the target; the pod waits for its marker. Default: none."""
 
 
 def engine_env(key_secret: str) -> list[dict]:
@@ -82,6 +90,12 @@ class VllmService(pulumi.ComponentResource):
             problems.append("gpus_per_replica must equal the spec's tensor_parallel_size")
         if args.weights is not None and args.spec.model != args.weights.uri:
             problems.append(f"spec.model {args.spec.model!r} is not the weight source's uri {args.weights.uri!r}")
+        modules = dict(args.spec.lora_modules)
+        want = {n: f"{ADAPTER_DIR}/{n}" for n in args.adapters}
+        if modules != want:
+            problems.append(f"spec.lora_modules {modules!r} are not the adapters synced to {want!r}")
+        if args.draft is not None and json.loads(args.spec.speculative_config or "{}").get("model") != args.draft.uri:
+            problems.append(f"the spec's speculative config does not name the draft's uri {args.draft.uri!r}")
         if problems:
             raise ValueError("; ".join(problems))
         o = pulumi.ResourceOptions(parent=self)
@@ -105,10 +119,16 @@ class VllmService(pulumi.ComponentResource):
                         env=engine_env(key_secret), port=spec.port, pool=args.pool, gpu_model=args.gpu_model,
                         gpus=args.gpus_per_replica, tensor_parallel_size=spec.tensor_parallel_size, sizing=args.sizing,
                         shutdown_timeout_seconds=spec.shutdown_timeout_seconds, service_account=sa_name, selector=sel,
-                        weights=w, home=HOME)
+                        weights=w, home=HOME, streamed={"draft": args.draft} if args.draft else {},
+                        local_copies=[LocalCopy(name=f"lora-{i}", source=src, volume="adapters", mount_path=ADAPTER_DIR,
+                                                dest=f"{ADAPTER_DIR}/{n}", size_gib=gib)
+                                      for i, (n, (src, gib)) in enumerate(sorted(args.adapters.items()))])
         checksum = spec_checksum(spec, args.image, w.uri if w else None)
         # Wait for exactly what the weights need (the seeding Job), never for the whole cache component.
-        deploy_opts = pulumi.ResourceOptions(parent=self, depends_on=list(w.ready) if w else None)
+        # The adapters' and the draft's seeding Jobs too: the pod's init containers wait for their markers.
+        ready = [*(w.ready if w else ()), *(r for src, _ in args.adapters.values() for r in src.ready),
+                 *(args.draft.ready if args.draft else ())]
+        deploy_opts = pulumi.ResourceOptions(parent=self, depends_on=list(dict.fromkeys(ready)) or None)
         k8s.apps.v1.Deployment(child(name, "deploy"), metadata=meta(svc_name), spec=deployment_spec(
             pod, replicas=args.replicas, labels=labels, annotations={"checksum/config": checksum}), opts=deploy_opts)
         k8s.core.v1.Service(child(name, "svc"), metadata=meta(svc_name), spec={

@@ -166,6 +166,9 @@ class SpeculativeConfig(StrictModel):
         None, description="Catalog key of the draft (draft_model, eagle, eagle3); seeded into the weight cache like "
         "the model. Default: none (ngram, mtp).")
     draft_quantization: str = Field("bf16", description="Which checkpoint of the draft model. Default: bf16.")
+    draft_revision: str | None = Field(
+        None, pattern=r"^[0-9a-f]{40}$", description="The draft checkpoint's 40-hex Hugging Face commit, seeded into "
+        "the weight cache (required with draft_model: a draft that moves changes what is accepted). Default: none.")
     ngram_min: int = Field(2, ge=1, le=16, description="ngram: shortest prompt n-gram to match "
                            "(prompt_lookup_min). Default: 2.")
     ngram_max: int = Field(4, ge=1, le=16, description="ngram: longest prompt n-gram to match "

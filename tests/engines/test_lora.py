@@ -14,7 +14,7 @@ import pytest
 from strait import sizing
 from strait.catalog import load_catalog
 from strait.config import ConfigError, validate_stack
-from strait.engines import extra_gpu_gib, lora_settings
+from strait.engines import extra_gpu_gib, lora_settings, vllm_spec
 from strait.gateway.spec import gateway_spec
 from strait.render.vllm import VllmSpec, render_vllm_args
 from tests.conftest import ROOT, load_stack_raw
@@ -34,23 +34,15 @@ def stack(**model_fields) -> dict:
 
 
 def cfg_with_adapters(**extra):
-    """phase1-sg with adapters on its model. The blueprint refuses adapters until it copies them into the pod
-    (see test_the_blueprint_refuses_adapters_it_cannot_deploy), so they are added after validation."""
-    from strait.config.sections import AdapterConfig
-
-    cfg = validate_stack(stack(), "phase1-sg", secrets_set=KEYS)
-    m = cfg.models["qwen32b"].model_copy(update={
-        "adapters": {k: AdapterConfig(**v) for k, v in ADAPTERS.items()}, **extra})
-    return cfg.model_copy(update={"models": {"qwen32b": m}})
+    """phase1-sg with adapters on its model, validated like any stack."""
+    return validate_stack(stack(adapters=copy.deepcopy(ADAPTERS), **extra), "phase1-sg", secrets_set=KEYS)
 
 
-def test_the_blueprint_refuses_adapters_it_cannot_deploy():
-    with pytest.raises(ConfigError) as exc:
-        validate_stack(stack(adapters=copy.deepcopy(ADAPTERS)), "phase1-sg", secrets_set=KEYS)
-    assert exc.value.render().splitlines()[1:] == [
-        '  - strait:models.qwen32b.adapters = ["sql-helper", "support-bot"]: this blueprint does not copy adapters '
-        "from the weight cache into the model server's pod yet, and vLLM would not start without them. Fix: remove "
-        "adapters for now (docs/engines.md#multi-lora-vllm)."]
+def test_the_config_accepts_adapters_and_vllm_spec_renders_them():
+    m = cfg_with_adapters().models["qwen32b"].model_copy(update={"max_num_seqs": 4})
+    spec = vllm_spec("qwen32b", m, CAT, "s3://b/m")
+    assert spec.lora_modules == (("sql-helper", "/adapters/sql-helper"), ("support-bot", "/adapters/support-bot"))
+    assert (spec.max_loras, spec.max_lora_rank, spec.max_cpu_loras) == (2, 64, 2)
 
 
 def spec_for(m) -> VllmSpec:
@@ -107,6 +99,17 @@ def test_bad_adapters(fields, expected):
     with pytest.raises(ConfigError) as exc:
         validate_stack(stack(**copy.deepcopy(fields)), "phase1-sg", secrets_set=KEYS)
     assert any(line.startswith(f"  - {expected}") for line in exc.value.render().splitlines()), exc.value.render()
+
+
+def test_an_adapters_cache_key_must_fit_its_seeding_jobs_name():
+    """Names are at most 30 characters each; a 30-character model with a 30-character adapter does not fit."""
+    from strait.engines import check_adapters
+
+    cfg = cfg_with_adapters()
+    m = cfg.models["qwen32b"].model_copy(update={"adapters": {"s" * 30: cfg.models["qwen32b"].adapters["sql-helper"]}})
+    (issue,) = check_adapters("models." + "m" * 30, "m" * 30, m, cfg)
+    assert issue.path == f"models.{'m' * 30}.adapters.{'s' * 30}" and "longer than 58 characters" in issue.problem
+    assert check_adapters("models." + "m" * 22, "m" * 22, m, cfg) == []  # 22 + 6 + 30 = 58
 
 
 def test_lora_memory_is_planned():

@@ -72,11 +72,28 @@ def test_vllms_parser_and_its_speculative_config_accept_ngram():
      "= 'llama-3.1-8b-instruct': a draft must be a smaller model with the same tokenizer family (Qwen2ForCausalLM, "
      "< 32.76 B). Fix: name a smaller model of the same family."),
     (dict(method="draft_model", draft_model="qwen2.5-7b-instruct", draft_quantization="awq"),
-     "strait:models.qwen32b.speculative = 'draft_model': this blueprint does not seed a draft model into the weight "
-     "cache yet. Fix: use method: ngram for now (docs/engines.md#speculative-decoding)."),
+     "strait:models.qwen32b.speculative.draft_model = 'qwen2.5-7b-instruct': a draft model is seeded into the weight "
+     "cache at a pinned commit, and draft_revision is not set. Fix: set draft_revision to the 40-hex commit of "
+     "Qwen/Qwen2.5-7B-Instruct-AWQ to serve."),
+    (dict(method="draft_model", draft_model="qwen2.5-7b-instruct", draft_quantization="awq", draft_revision="main"),
+     "strait:models.qwen32b.speculative.draft_revision = 'main': string should match pattern '^[0-9a-f]{40}$'"),
+    (dict(method="ngram", draft_revision="a" * 40), "strait:models.qwen32b.speculative.draft_revision = '"
+     + "a" * 40 + "': ngram has no draft checkpoint. Fix: remove draft_revision."),
 ])
 def test_what_cannot_be_served_is_refused(spec, expected):
-    assert expected in errors(**spec)
+    assert any(e.startswith(expected) for e in errors(**spec)), errors(**spec)
+
+
+def test_a_pinned_draft_model_is_served_from_the_cache():
+    m = cfg(method="draft_model", draft_model="qwen2.5-7b-instruct", draft_quantization="awq",
+            draft_revision="c" * 40).models["qwen32b"]
+    with pytest.raises(ValueError, match="needs the draft model's location"):
+        vllm_spec("qwen32b", m, CAT, "s3://b/m")
+    draft = f"s3://b/models/Qwen/Qwen2.5-7B-Instruct-AWQ/{'c' * 40}"
+    argv = render_vllm_args(vllm_spec("qwen32b", m, CAT, "s3://b/m", draft))
+    assert json.loads(argv[argv.index("--speculative-config") + 1]) == {
+        "method": "draft_model", "model": draft, "num_speculative_tokens": 4}
+    assert judge([{"id": "d", "engine": "vllm", "argv": argv}])["d"]["ok"]
 
 
 def test_draft_weights_and_kv_are_planned():
