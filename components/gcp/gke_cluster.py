@@ -210,7 +210,7 @@ class GkeCluster(pulumi.ComponentResource):
             # Only the control plane's /28, only to this cluster's nodes (their service account), only these ports.
             gcp.compute.Firewall(
                 child(name, "webhooks"), name=dns_label(f"{args.cluster_name}-webhooks", 63).rstrip("-"),
-                project=args.project, network=args.network_id, direction="INGRESS", priority=1000,
+                project=args.project, network=args.network_id, direction="INGRESS",
                 description="GKE control plane -> admission webhooks served by pods (LeaderWorkerSet: 9443)",
                 source_ranges=[args.master_cidr], target_service_accounts=[node_sa.email],
                 allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(p) for p in sorted(set(args.webhook_ports))])],

@@ -57,8 +57,10 @@ def test_each_model_server_deployment_waits_for_its_own_seed_job(planned, stack)
 
     for key in models:
         jobs = labelled("kubernetes:batch/v1:Job", **{"strait.dev/model": key})
-        deploys = labelled("kubernetes:apps/v1:Deployment", **{"app.kubernetes.io/component": "model-server",
-                                                                "app.kubernetes.io/instance": key})
+        # A model server is a Deployment, or a LeaderWorkerSet for a model across nodes (phase 3).
+        deploys = [r for kind in ("kubernetes:apps/v1:Deployment", "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet")
+                   for r in labelled(kind, **{"app.kubernetes.io/component": "model-server",
+                                              "app.kubernetes.io/instance": key})]
         assert len(jobs) == 1 and len(deploys) == 1, (key, [r["name"] for r in jobs + deploys])
         waits_for = graph.dependencies_of(deploys[0]["urn"])
         assert jobs[0]["urn"] in waits_for, f"Deployment {deploys[0]['name']} does not wait for {jobs[0]['name']}"
