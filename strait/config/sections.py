@@ -294,6 +294,14 @@ class TierConfig(StrictModel):
         "and its providers' max_input_tokens.")
     weight: int = Field(1, ge=1, le=100, description="Share of traffic each self-hosted model of this tier gets, "
                         "times its replicas. Default: 1 (traffic follows replica count).")
+    overflow_queue_depth: float | None = Field(
+        None, ge=0, le=10000, description="Queue-aware overflow: while the engines' real waiting queue "
+        "(vllm:num_requests_waiting, sglang:num_queue_reqs, read by the gateway from their /metrics about once a "
+        "second), averaged per replica over the tier's models, is deeper than this, new requests go to overflow_to. "
+        "Needs self-hosted models. Default: off (only the static overflow_queue_factor cap overflows).")
+    overflow_to: Name | None = Field(
+        None, description="Tier that takes the overflow (a tier with providers). Default: the first of fallbacks "
+        "that has providers.")
 
 
 class RetryPolicyConfig(StrictModel):
@@ -447,9 +455,48 @@ class GatewayConfig(StrictModel):
             if len(set(cfg.models)) != len(cfg.models):
                 issues.append(ConfigIssue(f"teams.{team}.models", cfg.models, "lists a model twice",
                                           "name each model once"))
+        issues += self._overflow_issues(ConfigIssue)
         if issues:
             raise issues_error(issues)
         return self
+
+    def overflow_target(self, tier: str) -> str | None:
+        """The tier that takes ``tier``'s queue-aware overflow, or None when it has none."""
+        t = self.tiers[tier]
+        if t.overflow_queue_depth is None:
+            return None
+        if t.overflow_to is not None:
+            return t.overflow_to
+        return next((fb for fb in t.fallbacks if fb in self.tiers and self.tiers[fb].providers), None)
+
+    def _overflow_issues(self, ConfigIssue) -> list:  # noqa: N803 - the class, imported lazily like _teams does
+        issues = []
+        for name, t in sorted(self.tiers.items()):
+            field = f"tiers.{name}"
+            if t.overflow_queue_depth is None:
+                if t.overflow_to is not None:
+                    issues.append(ConfigIssue(f"{field}.overflow_to", t.overflow_to, "has no effect without "
+                                              "overflow_queue_depth", f"set gateway.{field}.overflow_queue_depth "
+                                              "(waiting requests per replica), or remove overflow_to"))
+                continue
+            if not t.models:
+                issues.append(ConfigIssue(f"{field}.overflow_queue_depth", t.overflow_queue_depth, "the tier has no "
+                                          "self-hosted models, so there is no engine queue to read",
+                                          "set it only on a tier with models"))
+                continue
+            target = self.overflow_target(name)
+            if t.overflow_to is not None and (t.overflow_to == name or t.overflow_to not in self.tiers
+                                             or not self.tiers[t.overflow_to].providers):
+                commercial = sorted(k for k, v in self.tiers.items() if v.providers and k != name)
+                issues.append(ConfigIssue(f"{field}.overflow_to", t.overflow_to, "not another tier with providers",
+                                          f"name a commercial tier: one of {', '.join(commercial)}" if commercial
+                                          else "add a tier with providers and name it"))
+            elif target is None:
+                issues.append(ConfigIssue(f"{field}.overflow_queue_depth", t.overflow_queue_depth, "no tier to "
+                                          "overflow to: none of its fallbacks has providers",
+                                          f"set gateway.{field}.overflow_to to a commercial tier, or add one to "
+                                          "its fallbacks"))
+        return issues
 
 
 class WeightCacheConfig(StrictModel):

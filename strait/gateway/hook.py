@@ -24,9 +24,17 @@ Two more documented ``CustomLogger`` methods bound and clean up failures:
   error (``ProxyLogging.post_call_failure_hook``). It returns a clean OpenAI-style error
   (strait_errors.py): no adapter class names, no upstream body, and the upstream's
   ``Retry-After`` on a 429.
+
+Queue-aware overflow (strait_overflow.py): after the tier is chosen, a tier with an overflow rule
+whose engines' real waiting queue (read from their /metrics by a background poller, about once a
+second) is deeper than its threshold is rewritten to its overflow tier. The decision only reads a
+cache: a slow or broken /metrics never delays a request, and an unknown queue never overflows.
+Each overflow counts in ``strait_gateway_overflow_requests_total{tier,to}`` (prometheus_client,
+which the proxy's /metrics serves, through PROMETHEUS_MULTIPROC_DIR with --prometheus_metrics_port).
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -39,12 +47,14 @@ from litellm.integrations.custom_logger import CustomLogger
 
 if __package__:  # imported as strait.gateway.hook (tests, tooling)
     from .errors import client_error, retry_after_seconds
+    from .overflow import QueueWatcher
     from .routing import Rules, classify, fit_context
 else:  # loaded by the proxy from the config directory, beside strait_routing.py
     _here = os.path.dirname(os.path.abspath(__file__))
     if _here not in sys.path:
         sys.path.insert(0, _here)
     from strait_errors import client_error, retry_after_seconds  # type: ignore[no-redef]
+    from strait_overflow import QueueWatcher  # type: ignore[no-redef]
     from strait_routing import Rules, classify, fit_context  # type: ignore[no-redef]
 
 RULES_ENV = "STRAIT_ROUTING_RULES"
@@ -55,6 +65,23 @@ DEADLINE_KEY = "strait_deadline_monotonic"
 #: An attempt is not started with less time than this left: it could not get an answer anyway.
 MIN_ATTEMPT_SECONDS = 0.05
 log = logging.getLogger("strait.gateway")
+
+
+def _overflow_counter():
+    """The overflow counter, or None without prometheus_client (a LiteLLM dependency of its prometheus callback)."""
+    try:
+        from prometheus_client import REGISTRY, Counter
+    except ImportError:
+        return None
+    name = "strait_gateway_overflow_requests"
+    existing = getattr(REGISTRY, "_names_to_collectors", {}).get(name + "_total")
+    if existing is not None:  # the hook module loaded twice in one process (tests)
+        return existing
+    return Counter(name, "Requests the gateway sent to another tier because the self-hosted tier's real queue "
+                   "was deeper than its overflow_queue_depth.", ["tier", "to"])
+
+
+OVERFLOWED = _overflow_counter()
 
 
 def _deadline(kwargs) -> float | None:
@@ -87,9 +114,24 @@ def _response_headers(exc: BaseException):
 
 
 class StraitRouter(CustomLogger):
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, watcher: "QueueWatcher | None" = None) -> None:
         super().__init__()
         self.rules = rules
+        self.watcher = watcher
+
+    def _overflow(self, model, data):
+        """The tier to use instead of ``model`` when its engines' queue is too deep, else ``model``."""
+        if self.watcher is None or model not in self.watcher.rules:
+            return model
+        self.watcher.ensure_started()
+        to, depth = self.watcher.overflow_target(model)
+        if to is None:
+            return model
+        data.setdefault("metadata", {})["strait_overflow"] = {"from": model, "to": to, "queue_depth": depth}
+        if OVERFLOWED is not None:
+            OVERFLOWED.labels(tier=model, to=to).inc()
+        log.info("%s -> %s: queue %.1f per replica > %g", model, to, depth, self.watcher.rules[model].queue_depth)
+        return to
 
     async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
         model = data.get("model")
@@ -104,6 +146,7 @@ class StraitRouter(CustomLogger):
             if why:
                 log.info("%s -> %s: %s", model, fitted, why)
                 model = fitted
+        model = self._overflow(model, data)
         data["model"] = model
         md = data.get("metadata")
         if isinstance(md, dict):
@@ -159,7 +202,10 @@ class StraitRouter(CustomLogger):
 
 def load(path: str | None = None) -> StraitRouter:
     path = path or os.environ.get(RULES_ENV) or os.path.join(os.path.dirname(os.path.abspath(__file__)), RULES_FILE)
-    return StraitRouter(Rules.load(path))
+    with open(path, encoding="utf-8") as f:
+        raw = json.load(f)
+    watch = raw.get("overflow")
+    return StraitRouter(Rules.from_dict(raw), QueueWatcher.from_dict(watch) if watch else None)
 
 
 # The proxy takes this instance. Under the package name (tests) there is no rules file beside us.

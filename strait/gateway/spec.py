@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from strait.config.sections import GatewayConfig, ModelConfig
+from strait.gateway.overflow import metrics_url_for
 from strait.render.litellm import (
     GatewaySpec,
+    Overflow,
     ProviderModel,
     RetryPolicy,
     Routing,
@@ -22,8 +24,10 @@ from strait.render.litellm import (
 
 
 def gateway_spec(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Mapping[str, str],
-                 callbacks: tuple[str, ...] = ()) -> GatewaySpec:
-    """``urls``: model key -> its in-cluster OpenAI base URL (ending in /v1)."""
+                 callbacks: tuple[str, ...] = (), metrics_urls: Mapping[str, str] | None = None) -> GatewaySpec:
+    """``urls``: model key -> its in-cluster OpenAI base URL (ending in /v1). ``metrics_urls``: model key -> the
+    engine's own /metrics, for queue-aware overflow. Default: /metrics beside the API (vLLM and SGLang serve both
+    on one port); a model behind a router must name its engines' Service here, not the router."""
     tiers: dict[str, Tier] = {}
     for tname, t in sorted(gw.tiers.items()):
         hosted = tuple(SelfHostedEndpoint(
@@ -35,7 +39,8 @@ def gateway_spec(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Map
                                         max_input_tokens=p.max_input_tokens) for p in t.providers)
         tiers[tname] = Tier(self_hosted=hosted, providers=providers, fallbacks=tuple(t.fallbacks),
                             context_window_fallbacks=tuple(t.context_window_fallbacks), timeout_seconds=t.timeout_seconds,
-                            stream_timeout_seconds=t.stream_timeout_seconds, max_input_tokens=t.max_input_tokens)
+                            stream_timeout_seconds=t.stream_timeout_seconds, max_input_tokens=t.max_input_tokens,
+                            overflow=_overflow(gw, tname, urls, metrics_urls or {}))
     tiers.update(adapter_tiers(gw, models, urls))
     rp = gw.retry_policy
     routing = None
@@ -53,6 +58,14 @@ def gateway_spec(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Map
         request_deadline_seconds=gw.request_deadline_seconds,
         retry_policy=RetryPolicy(timeout=rp.timeout, rate_limit=rp.rate_limit, internal_server_error=rp.internal_server_error,
                                  service_unavailable=rp.service_unavailable, default=rp.default))
+
+
+def _overflow(gw: GatewayConfig, tier: str, urls: Mapping[str, str], metrics_urls: Mapping[str, str]) -> Overflow | None:
+    t, to = gw.tiers[tier], gw.overflow_target(tier)
+    if t.overflow_queue_depth is None or to is None:
+        return None
+    return Overflow(to=to, queue_depth=t.overflow_queue_depth,
+                    metrics_urls=tuple(metrics_urls.get(mk) or metrics_url_for(urls[mk]) for mk in t.models))
 
 
 def adapter_tiers(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Mapping[str, str]) -> dict[str, Tier]:

@@ -39,6 +39,7 @@ HOOK_FILE = "strait_hook.py"
 ROUTING_FILE = "strait_routing.py"
 RULES_FILE = "strait_routing.json"
 ERRORS_FILE = "strait_errors.py"
+OVERFLOW_FILE = "strait_overflow.py"
 HOOK_CALLBACK = "strait_hook.proxy_handler_instance"
 _GATEWAY_SRC = Path(__file__).resolve().parents[1] / "gateway"
 
@@ -76,6 +77,16 @@ class ProviderModel:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Overflow:
+    """Queue-aware overflow of a self-hosted tier (strait/gateway/overflow.py): while the mean waiting queue per
+    replica its engines report on ``metrics_urls`` is deeper than ``queue_depth``, new requests go to ``to``."""
+
+    to: str
+    queue_depth: float
+    metrics_urls: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Tier:
     self_hosted: tuple[SelfHostedEndpoint, ...] = ()
     providers: tuple[ProviderModel, ...] = ()
@@ -86,6 +97,8 @@ class Tier:
     """Time to the first streamed chunk. Default: timeout_seconds."""
     max_input_tokens: int | None = None
     """The tier's context window. Default: the smallest window of its deployments."""
+    overflow: Overflow | None = None
+    """Queue-aware overflow. Default: none (only max_parallel_requests overflows)."""
 
     @property
     def window(self) -> int | None:
@@ -300,6 +313,11 @@ def render_routing_rules(spec: GatewaySpec) -> dict:
              for t, tier in sorted(spec.tiers.items())}
     rules: dict = {"tiers": tiers, "auto_model": None, "ladder": [],
                    "request_deadline_seconds": spec.request_deadline_seconds}
+    overflow = {t: {"to": tier.overflow.to, "queue_depth": tier.overflow.queue_depth,
+                    "metrics_urls": list(tier.overflow.metrics_urls)}
+                for t, tier in sorted(spec.tiers.items()) if tier.overflow is not None}
+    if overflow:
+        rules["overflow"] = {"tiers": overflow}
     r = spec.routing
     if r is not None:
         rules.update({"auto_model": r.auto_model, "ladder": list(r.ladder), "long_context_tier": r.long_context_tier,
@@ -319,6 +337,7 @@ def render_gateway_files(spec: GatewaySpec) -> dict[str, str]:
         HOOK_FILE: (_GATEWAY_SRC / "hook.py").read_text(),
         ROUTING_FILE: (_GATEWAY_SRC / "routing.py").read_text(),
         ERRORS_FILE: (_GATEWAY_SRC / "errors.py").read_text(),
+        OVERFLOW_FILE: (_GATEWAY_SRC / "overflow.py").read_text(),
     }
 
 
