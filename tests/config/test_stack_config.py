@@ -4,6 +4,7 @@ import copy
 import pytest
 
 from blueprints.phase1_mvp.config import Phase1Config
+from blueprints.registry import CONFIG_MODELS
 from strait.config import ConfigError, validate_stack
 from tests.conftest import STACKS, load_stack_raw
 
@@ -13,7 +14,7 @@ PROVIDER_KEYS = {"anthropic_api_key", "openai_api_key", "deepseek_api_key"}
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_stack_file_validates(stack):
     cfg = validate_stack(load_stack_raw(stack), stack, secrets_set=PROVIDER_KEYS)
-    assert cfg.blueprint in ("phase1_mvp",)
+    assert cfg.blueprint in CONFIG_MODELS
 
 
 def _errors(mutate, stack="phase1-sg", secrets=PROVIDER_KEYS, plaintext=frozenset()) -> list[str]:
@@ -84,7 +85,8 @@ CASES = {
         "an Ada/Hopper GPU."),
     "unknown blueprint": (
         lambda r: r.update(blueprint="phase9"),
-        "strait:blueprint = 'phase9': not a known blueprint. Fix: set strait:blueprint to one of: phase1_mvp."),
+        "strait:blueprint = 'phase9': not a known blueprint. Fix: set strait:blueprint to one of: "
+        f"{', '.join(sorted(CONFIG_MODELS))}."),
     "replicas beyond the pool": (
         model(replicas=4),
         "strait:models.qwen32b.replicas = 4: each replica needs its own node but pool 't4x4' has max_size 3. "

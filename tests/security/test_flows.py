@@ -71,8 +71,13 @@ def check_every_strait_namespace_starts_from_deny_all(net, stack):
         assert allowed(net.cluster, probe, net.dns, DNS_PORT, "UDP") and allowed(net.cluster, probe, net.dns, DNS_PORT, "TCP")
 
 
+def _gateways(net):
+    """The gateway's own pods (component gateway), not other LiteLLM-named pods such as the teams-sync Job's."""
+    return [p for p in net.by_name("litellm") if p.labels.get("app.kubernetes.io/component") == "gateway"]
+
+
 def check_gateway_reaches_every_model_server(net, stack):
-    gateways, servers = net.by_name("litellm"), net.by_component("model-server")
+    gateways, servers = _gateways(net), net.by_component("model-server")
     assert gateways and servers
     for gw in gateways:
         for server in servers:
@@ -83,7 +88,7 @@ def check_prometheus_reaches_metrics_ports_only(net, stack):
     for server in net.by_component("model-server"):
         assert allowed(net.cluster, net.prometheus, server, _one_port(server)), f"Prometheus cannot scrape {server.name}"
         assert not allowed(net.cluster, net.prometheus, server, 22)
-    for gw in net.by_name("litellm"):
+    for gw in _gateways(net):
         assert allowed(net.cluster, net.prometheus, gw, _one_port(gw, "metrics")), "Prometheus cannot scrape the gateway"
         assert not allowed(net.cluster, net.prometheus, gw, _one_port(gw, "http")), \
             "Prometheus reaches the gateway's API port (it needs only the metrics port)"
@@ -93,7 +98,7 @@ def check_gateway_api_port_only_from_the_named_client_namespaces(net, stack):
     clients = load_stack_raw(stack).get("gateway", {}).get("client_namespaces", [])
     for ns in clients:
         net.cluster.namespaces.setdefault(ns, {})
-    for gw in net.by_name("litellm"):
+    for gw in _gateways(net):
         port = _one_port(gw, "http")
         assert not allowed(net.cluster, net.intruder, gw, port), "a namespace the stack never names reaches the gateway"
         assert not allowed(net.cluster, net.intruder, gw, _one_port(gw, "metrics"))
@@ -193,7 +198,7 @@ def test_network_config_analyzer_agrees(nets, planned, stack, tmp_path):
     pairs = {(s, d) for s, d, _ in conns}
     for server in net.by_component("model-server"):
         dst = f"{server.namespace}/{server.name}"
-        for gw in net.by_name("litellm"):
+        for gw in _gateways(net):
             assert (f"{gw.namespace}/{gw.name}", dst, "{protocols:TCP,dst_ports:8000}") in conns
         assert (f"{net.prometheus.namespace}/{net.prometheus.name}", dst) in pairs
         assert not [s for s, d in pairs if d == dst and s.startswith(f"{net.intruder.namespace}/")]
