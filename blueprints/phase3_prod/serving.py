@@ -8,6 +8,7 @@ import copy
 import pulumi
 import pulumi_random as random
 
+from blueprints.phase1_mvp import local_artefacts
 from blueprints.phase3_prod.config import Phase3Config
 from components.k8s.lws import Lws
 from components.k8s.model_server import size_for_pool
@@ -82,6 +83,7 @@ def model_servers(cfg: Phase3Config, cat: Catalog, platform: Platform, lws: Lws 
                                                                 shutdown_timeout_seconds=m.shutdown_timeout_seconds,
                                                                 **common), opts=opts)
         else:
-            servers[key] = VllmService(key, VllmServiceArgs(spec=vllm_spec(key, m, cat, weights.uri), **common),
-                                       opts=opts)
+            local = local_artefacts(key, m, cat, platform)  # LoRA adapters synced into the pod, the draft streamed
+            spec = vllm_spec(key, m, cat, weights.uri, local["draft"].uri if local["draft"] else None)
+            servers[key] = VllmService(key, VllmServiceArgs(spec=spec, **local, **common), opts=opts)
     return servers, api_keys
