@@ -75,8 +75,9 @@ class FakeAdmin:
                 if u.path == "/health/readiness":
                     return self._send(200, {"status": "healthy"})
                 tid = parse_qs(u.query).get("team_id", [""])[0]
-                if tid not in owner.teams:  # what 1.109.1's team_info raises for an unknown team_id
-                    return self._send(404, {"detail": {"error": f"Team not found, passed team_id={tid}"}})
+                if tid not in owner.teams:  # 1.109.1's team_info: HTTPException(404), OpenAI-shaped by the proxy
+                    return self._send(404, {"error": {"message": str({"message": f"Team not found, passed team id: {tid}."}),
+                                                      "type": "not_found_error", "param": None, "code": "404"}})
                 return self._send(200, {"team_id": tid, "team_info": owner.teams[tid], "keys": []})
 
             def do_POST(self):
