@@ -192,6 +192,8 @@ def _report(args: argparse.Namespace) -> int:
 
     from strait.report import FILES
 
+    if args.all_stacks or not args.stack:
+        return _report_all(args)
     path = Path(args.out) / args.stack / FILES[args.format]
     if not path.is_file() or args.refresh:
         import contextlib
@@ -206,6 +208,28 @@ def _report(args: argparse.Namespace) -> int:
             return code
     sys.stdout.write(path.read_text())
     return int(json.loads(path.with_name(FILES["json"]).read_text()).get("exitCode", EXIT_OK))
+
+
+def _report_all(args: argparse.Namespace) -> int:
+    """`strait report --all-stacks`: ONE Markdown comment from the reports `strait plan` wrote for every stack file
+    (a section per stack); exit code the worst of theirs. It does not plan: run `strait plan` for each first."""
+    from strait.plan.stackfile import StackFileError, find_project_dir
+    from strait.report import collect_reports, merge_markdown
+
+    if args.stack or not args.all_stacks or args.format != "md":
+        print("error: report: give either --stack STACK, or --all-stacks (Markdown only). Fix: `strait report "
+              "--stack phase1-sg` for one stack, `strait report --all-stacks` for the pull-request comment",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        project_dir = Path(args.project_dir).resolve() if args.project_dir else find_project_dir()
+    except StackFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    stacks = sorted(f.name[len("Pulumi."):-len(".yaml")] for f in (project_dir / "stacks").glob("Pulumi.*.yaml"))
+    reports = collect_reports(Path(args.out), stacks)
+    sys.stdout.write(merge_markdown(reports))
+    return max((code for _, code, _ in reports), default=EXIT_OK)
 
 
 def _preflight(args: argparse.Namespace) -> int:
@@ -322,7 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--today", type=_day, default=None, metavar="YYYY-MM-DD", help=today_help)
     p.set_defaults(func=_plan)
     r = sub.add_parser("report", help="Print the policy report of a stack's plan (plans first if there is none).")
-    r.add_argument("--stack", required=True, help="Stack name, e.g. phase1-sg.")
+    r.add_argument("--stack", default=None, help="Stack name, e.g. phase1-sg.")
+    r.add_argument("--all-stacks", action="store_true",
+                   help="Merge the Markdown reports `strait plan` wrote for every stack in stacks/ into ONE comment "
+                        "(a section per stack); does not plan.")
     r.add_argument("--format", choices=("md", "json", "sarif"), default="md", help="Report format (default: md).")
     r.add_argument("--out", default="out", help="Where `strait plan` wrote its files (default: out/).")
     r.add_argument("--project-dir", default=None, help="Project directory (default: the nearest with Pulumi.yaml).")

@@ -182,3 +182,60 @@ def render_sarif(doc: dict[str, Any], tool_version: str = "0.1.0") -> str:
         "results": results,
     }]}
     return json.dumps(sarif, indent=2, sort_keys=True) + "\n"
+
+
+#: GitHub refuses a comment body over 65,536 characters; leave room for the preview lines appended after.
+COMMENT_LIMIT = 60_000
+
+
+def merge_markdown(reports: list[tuple[str, int, str | None]], limit: int = COMMENT_LIMIT) -> str:
+    """ONE pull-request comment from every stack's ``policy-report.md``: the marker once, a summary table, then
+    a section per stack. ``reports`` holds (stack, exit code, its Markdown or None when the plan wrote none).
+    Over ``limit`` characters, each section is cut to an equal share (at a line, with its ``<details>`` closed)
+    and says where the whole report is."""
+    sections, rows = [], []
+    for stack, code, md in reports:
+        if md is None:
+            status = "no report: invalid configuration, or not planned"
+            body = (f"## Strait plan: `{stack}`: {status} (exit {code})\n\nRun `strait plan --stack {stack}` locally "
+                    "for the errors.\n")
+        else:
+            body = md.replace(COMMENT_MARKER, "").lstrip("\n")
+            head = next((ln for ln in body.splitlines() if ln.startswith("## Strait plan:")), "")
+            status = head.split("): ", 1)[1] if "): " in head else "see below"  # "## Strait plan: `s` (region): x"
+        rows.append(f"| `{stack}` | {_cell(status)} | {code} |")
+        sections.append((stack, body.rstrip() + "\n"))
+    worst = max((c for _, c, _ in reports), default=0)
+    head = [COMMENT_MARKER, f"# Strait plan: {len(reports)} stack(s), worst exit code {worst}", "",
+            "| Stack | Result | Exit |", "| --- | --- | --- |", *rows, ""]
+    head_text = "\n".join(head) + "\n"
+    total = len(head_text) + sum(len(b) + 1 for _, b in sections)
+    if total > limit and sections:
+        share = max(200, (limit - len(head_text)) // len(sections) - 1)
+        sections = [(s, b if len(b) <= share else _cut(b, share, s)) for s, b in sections]
+    return head_text + "\n".join(b for _, b in sections)
+
+
+def _cut(body: str, share: int, stack: str) -> str:
+    note = f"\n(truncated: the whole report is out/{stack}/policy-report.md in the job's strait-plan-reports artefact)\n"
+    keep = body[:max(0, share - len(note) - len("</details>\n"))]
+    keep = keep[:keep.rfind("\n") + 1] if "\n" in keep else ""
+    if keep.count("<details") > keep.count("</details>"):
+        keep += "\n</details>\n"
+    return keep + note
+
+
+def collect_reports(out_dir, stacks: list[str]) -> list[tuple[str, int, str | None]]:
+    """(stack, exit code, policy-report.md) for each stack from ``out_dir``; a stack without a report counts as
+    exit 2 (`strait plan` writes its reports for exits 0 and 1, and stops before them on invalid config)."""
+    from pathlib import Path
+
+    out = []
+    for stack in stacks:
+        d = Path(out_dir) / stack
+        md, js = d / FILES["md"], d / FILES["json"]
+        if md.is_file() and js.is_file():
+            out.append((stack, int(json.loads(js.read_text()).get("exitCode", 0)), md.read_text()))
+        else:
+            out.append((stack, 2, None))
+    return out
