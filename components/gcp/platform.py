@@ -6,6 +6,7 @@ pool between its min and max: no device-plugin DaemonSet and no Cluster Autoscal
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -184,6 +185,12 @@ def build_gcp_platform(args: GcpPlatformArgs, ctx: StackContext, cat: Catalog,
                  backup_retention_days: int = 7, deletion_protection: bool = True,
                  opts: pulumi.ResourceOptions | None = None) -> Database:
         """Cloud SQL for PostgreSQL with a private IP only, peered into the cluster's VPC."""
+        reserved = ipaddress.ip_network(args.database_reserved_cidr)
+        for what, cidr in (("nodes_cidr", args.nodes_cidr), ("pods_cidr", args.pods_cidr),
+                           ("services_cidr", args.services_cidr), ("master_cidr", args.master_cidr)):
+            if reserved.overlaps(ipaddress.ip_network(cidr)):
+                raise ValueError(f"database_reserved_cidr {reserved} overlaps {what} {cidr}: the peered range would "
+                                 "shadow the cluster's own addresses; choose a free range for database_reserved_cidr")
         db = CloudSqlPostgres(f"db-{purpose}", CloudSqlPostgresArgs(
             project=args.project, region=args.region, instance_name=cloudsql_instance_name(args.cluster_name, purpose),
             network_id=net.network_id, reserved_cidr=args.database_reserved_cidr, tier=args.database_tier,

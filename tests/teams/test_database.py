@@ -143,3 +143,18 @@ def test_physical_names_respect_each_clouds_limits():
                  rds_identifier("9lives--stack", "litellm")):
         assert len(name) <= 63 and name[0].isalpha() and not name.endswith("-"), name
     assert "--" not in rds_identifier("9lives--stack", "litellm")
+
+
+def test_cloud_sql_range_must_not_overlap_the_clusters_ranges(monitor):
+    import dataclasses
+
+    args = dataclasses.replace(_gcp(), database_reserved_cidr="10.48.0.0/16")  # inside the default pods range
+
+    @pulumi.runtime.test
+    def run():
+        platform = build_gcp_platform(args, CTX, CAT)
+        with pytest.raises(ValueError, match=r"database_reserved_cidr 10.48.0.0/16 overlaps pods_cidr 10.48.0.0/14"):
+            platform.database("litellm")
+        return platform.cluster_name
+    run()
+    assert not of_type(monitor, "gcp:sql/databaseInstance:DatabaseInstance")
