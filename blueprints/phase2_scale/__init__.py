@@ -114,7 +114,8 @@ def build(cfg: Phase2Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
     monitoring = obs.build_monitoring(
         cfg, cat, serving_ns=SERVING_NS, gateway_ns=GATEWAY_NS, gateway_name="litellm", platform=platform,
         opts=obs_opts, extra_targets=scrape_targets(keda.namespace),
-        rules=dataclasses.replace(obs.rules_spec(cfg, cat, SERVING_NS, GATEWAY_NS), autoscaled=autoscaled),
+        rules=dataclasses.replace(obs.rules_spec(cfg, cat, SERVING_NS, GATEWAY_NS), autoscaled=autoscaled,
+                                  overflow_tiers=tuple(sorted(t for t in cfg.gateway.tiers if cfg.gateway.overflow_target(t)))),
         dashboards=DashboardSpec(self_hosted_tiers=obs.self_hosted_tiers(cfg), monthly_budget_usd=cfg.monthly_budget_usd,
                                  scaling=True, serving_namespace=SERVING_NS))
 

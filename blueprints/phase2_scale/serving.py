@@ -7,6 +7,7 @@ import pulumi
 import pulumi_random as random
 
 from blueprints.phase2_scale.config import Phase2Config
+from blueprints.shared.artefacts import local_artefacts
 from components.k8s.keda import Keda, QueueAutoscaler, autoscaler_args, replicas_owned_by_autoscaler
 from components.k8s.model_server import size_for_pool
 from components.k8s.sglang_service import SglangService, SglangServiceArgs
@@ -52,9 +53,10 @@ def model_servers(cfg: Phase2Config, cat: Catalog, platform: Platform, keda: Ked
             servers[key] = SglangService(key, SglangServiceArgs(spec=sglang_spec(key, m, cat, weights.uri),
                                                                 shutdown_timeout_seconds=m.shutdown_timeout_seconds,
                                                                 **common), opts=opts)
-        else:
-            servers[key] = VllmService(key, VllmServiceArgs(spec=vllm_spec(key, m, cat, weights.uri), **common),
-                                       opts=opts)
+        else:  # LoRA adapters synced from the cache into the pod, a draft model streamed from it
+            local = local_artefacts(key, m, cat, platform)
+            spec = vllm_spec(key, m, cat, weights.uri, local["draft"].uri if local["draft"] else None)
+            servers[key] = VllmService(key, VllmServiceArgs(spec=spec, **local, **common), opts=opts)
         a = autoscaler_args(key, cfg.queue_autoscaling, engine=m.engine, served_model_name=m.served_model_name or key,
                             namespace=serving_ns, deployment=servers[key].service_name,
                             cold_start_seconds=sizing.startup_timeout_seconds,

@@ -87,6 +87,9 @@ class RulesSpec:
     """Node label naming the GPU pool; kube-state-metrics exports it as ``label_strait_dev_pool``."""
     autoscaled: tuple[AutoscaledModel, ...] = ()
     """Model servers under a KEDA QueueAutoscaler: they get the scaling alerts. Default: none."""
+    overflow_tiers: tuple[str, ...] = ()
+    """Tiers with queue-aware overflow (gateway.tiers.<t>.overflow_queue_depth): a sustained overflow share alerts.
+    Default: none."""
 
 
 def ksm_label(node_label: str) -> str:
@@ -287,6 +290,19 @@ def scaling_rules(spec: RulesSpec) -> list[dict]:
             "(spot capacity gone and the on-demand fallback pool at its max_size, or a quota); see the node "
             "autoscaler's events.",
             lab))
+    if spec.overflow_tiers:
+        t, tiers = spec.thresholds, _q(_regex(spec.overflow_tiers))
+        rules.append(_alert(
+            "StraitGatewayOverflowSustained",
+            f"sum(rate(strait_gateway_overflow_requests_total{{tier=~{tiers}}}[10m])) "
+            f"/ sum(rate(litellm_proxy_total_requests_metric_total{{requested_model=~{tiers}}}[10m])) "
+            f"> {t.fallback_ratio:g}",
+            "15m", "warning",
+            f"More than {t.fallback_ratio:.0%} of self-hosted traffic overflows to commercial APIs",
+            "{{ $value | humanizePercentage }} of the requests for tiers with queue-aware overflow went to another "
+            "tier because the engines' queue stayed deeper than overflow_queue_depth, for 15 minutes.",
+            "The autoscalers are at their max or nodes are not coming (StraitAutoscalerAtMax, StraitScaleUpStalled): "
+            "raise max_replicas and the pools' max_size, or accept the commercial spend (Scale dashboard)."))
     return rules
 
 

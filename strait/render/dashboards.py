@@ -216,6 +216,11 @@ def scale(spec: DashboardSpec) -> gd.Dashboard:
                'api_provider!~"hosted_vllm|None|"}[$__rate_interval]))', "{{requested_model}}"),
             desc="Requests for a self-hosted tier the gateway sent to the commercial tier (overflow or fallback).",
             w=8))
+    d = d.with_panel(_ts("Queue-aware overflow", "reqps",
+                         _q("sum by (tier, to) (rate(strait_gateway_overflow_requests_total[$__rate_interval]))",
+                            "{{tier}} -> {{to}}"),
+                         desc="Requests the gateway's hook rerouted because the tier's engines' real waiting queue "
+                              "was deeper than its overflow_queue_depth (strait/gateway/hook.py).", w=8))
     decisions = "vllm_router_prefix_routing_decisions_total"
     return (d.with_panel(_ts("Router prefix hit rate", "percentunit",
                              _q(f'sum by (service) (rate({decisions}{{outcome="prefix_hit"}}[$__rate_interval])) / '

@@ -28,14 +28,15 @@ def promtool() -> str:
 @pytest.fixture(scope="module")
 def rule_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("rules") / "rules.yaml"
-    path.write_text(yaml.safe_dump({"groups": render_rule_groups(phase1_like_spec(autoscaled=(SCALED,)))}))
+    spec = phase1_like_spec(autoscaled=(SCALED,), overflow_tiers=("self-hosted",))
+    path.write_text(yaml.safe_dump({"groups": render_rule_groups(spec)}))
     return path
 
 
 def test_scaling_rules_check(promtool, rule_file):
     groups = yaml.safe_load(rule_file.read_text())["groups"]
     names = {r.get("alert") for g in groups if g["name"] == "strait-scaling" for r in g["rules"]}
-    assert names == {"StraitAutoscalerAtMax", "StraitScaleUpStalled"}
+    assert names == {"StraitAutoscalerAtMax", "StraitScaleUpStalled", "StraitGatewayOverflowSustained"}
     proc = subprocess.run([promtool, "check", "rules", str(rule_file)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "SUCCESS" in proc.stdout, proc.stdout + proc.stderr
     assert render_rule_groups(phase1_like_spec()) == [g for g in render_rule_groups(phase1_like_spec(autoscaled=()))]
@@ -61,9 +62,24 @@ CASES = [
 ]
 
 
+def _overflow(overflowed_per_min: int, total_per_min: int) -> list[dict]:
+    return [{"series": 'strait_gateway_overflow_requests_total{tier="self-hosted", to="commercial"}',
+             "values": f"0+{overflowed_per_min}x40"},
+            {"series": 'litellm_proxy_total_requests_metric_total{requested_model="self-hosted", api_provider="hosted_vllm"}',
+             "values": f"0+{total_per_min}x40"}]
+
+
+CASES += [
+    ("StraitGatewayOverflowSustained", _overflow(30, 100), True),   # 30% overflow > 10% for 15 min
+    ("StraitGatewayOverflowSustained", _overflow(5, 100), False),   # 5%
+]
+
+
 @pytest.mark.parametrize("alert, series, fires", CASES)
 def test_scaling_alerts_fire_and_stay_quiet(promtool, rule_file, tmp_path, alert, series, fires):
-    labels = {"alertname": alert, "alertstate": "firing", "model": "qwen7b", "severity": "warning"}
+    labels = {"alertname": alert, "alertstate": "firing", "severity": "warning"}
+    if alert != "StraitGatewayOverflowSustained":
+        labels["model"] = "qwen7b"
     lab = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     test = {"rule_files": [str(rule_file)], "evaluation_interval": "1m", "tests": [{
         "interval": "1m", "input_series": series, "promql_expr_test": [{
@@ -73,6 +89,18 @@ def test_scaling_alerts_fire_and_stay_quiet(promtool, rule_file, tmp_path, alert
     f.write_text(yaml.safe_dump(test))
     proc = subprocess.run([promtool, "test", "rules", str(f)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def overflow_names() -> set[str]:
+    """The gateway hook's own counter, as prometheus_client exposes it (name and labels)."""
+    from prometheus_client import generate_latest
+
+    from strait.gateway import hook
+
+    hook.OVERFLOWED.labels(tier="fast", to="commercial")
+    text = generate_latest().decode()
+    assert 'strait_gateway_overflow_requests_total{tier="fast",to="commercial"}' in text
+    return {line.split("{")[0] for line in text.splitlines() if line.startswith("strait_gateway_overflow")}
 
 
 def _scale_exprs() -> list[str]:
@@ -99,8 +127,9 @@ def test_scale_dashboard_reads_only_real_metrics():
     which tests/observability/test_metric_names.py checks against a real proxy's /metrics."""
     judged_litellm = {n for d in render_dashboards(DashboardSpec(self_hosted_tiers=("fast",))).values()
                       for e in dashboard_exprs(d) for n in metric_names(e) if n.startswith("litellm_")}
-    known = vllm_names() | sglang_names() | ksm_names() | set(ROUTER_METRICS) | judged_litellm
+    known = vllm_names() | sglang_names() | ksm_names() | set(ROUTER_METRICS) | judged_litellm | overflow_names()
     used = {n for e in _scale_exprs() for n in metric_names(e)}
     assert used - known == set()
+    assert "strait_gateway_overflow_requests_total" in used
     assert {"vllm:num_requests_waiting", "sglang:num_queue_reqs", "kube_deployment_spec_replicas",
             "litellm_spend_metric_total", "vllm_router_prefix_routing_decisions_total"} <= used
