@@ -41,7 +41,8 @@ def render_summary(plan: PlanResult, cost: CostEstimate, out_dir: str, extra: li
                  f"(730 h/month, catalog prices)")
     for c in cost.components:
         per = {"hours": "h", "VM-hours": "VM-h", "GiB-months": "GiB-month"}.get(c.unit, c.unit)
-        price = "price unknown" if c.unit_price_usd is None else f"${c.unit_price_usd:.4g}/{per} -> ${c.monthly_cost_usd:,.2f}"
+        price = ("price unknown" if c.unit_price_usd is None else f"${c.unit_price_usd:.4g}/{per} -> quantity unknown"
+                 if c.monthly_cost_usd is None else f"${c.unit_price_usd:.4g}/{per} -> ${c.monthly_cost_usd:,.2f}")
         lines.append(f"  {c.name} [{c.resource}]: {price}")
     if cost.unknown:
         lines.append(f"  WARNING: {len(cost.unknown)} component(s) have no catalog price; the total leaves them out.")
