@@ -49,10 +49,8 @@ class FakeEngine(FakeUpstream):
         return web.Response(text=body, content_type="text/plain")
 
 
-@pytest.fixture(scope="module")
-def setup():
-    engine, openai = FakeEngine("fast"), FakeUpstream("openai")
-    spec = GatewaySpec(tiers={
+def overflow_spec(engine: FakeEngine, openai: FakeUpstream) -> GatewaySpec:
+    return GatewaySpec(tiers={
         FAST: Tier(self_hosted=(SelfHostedEndpoint(served_model_name="small", api_base=f"{engine.base}/v1",
                                                    api_key_env="VLLM_API_KEY_SMALL", max_model_len=4096),),
                    fallbacks=(COMMERCIAL,), timeout_seconds=5,
@@ -60,7 +58,12 @@ def setup():
         COMMERCIAL: Tier(providers=(ProviderModel(provider="openai", model="gpt-5-mini", api_base=f"{openai.base}/v1"),),
                          timeout_seconds=5),
     }, cooldown_seconds=5, allowed_fails=0)
-    proxy = Proxy.for_spec(spec).start()
+
+
+@pytest.fixture(scope="module")
+def setup():
+    engine, openai = FakeEngine("fast"), FakeUpstream("openai")
+    proxy = Proxy.for_spec(overflow_spec(engine, openai)).start()
     client = httpx.Client(base_url=proxy.base, timeout=10, headers={"Authorization": f"Bearer {proxy.master_key}"})
     try:
         yield engine, openai, proxy, client
