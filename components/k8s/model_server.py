@@ -84,12 +84,18 @@ def local_copy_containers(c: LocalCopy) -> list[dict]:
     the cloud's argv (never a shell string built from config) with the pod's hardening and mounts."""
     if c.source.sync_container is None:
         raise ValueError(f"the weight source of {c.name!r} cannot copy to local disk (no sync_container)")
+    if not (c.dest == c.mount_path or c.dest.startswith(c.mount_path.rstrip("/") + "/")):
+        raise ValueError(f"local copy {c.name!r}: dest {c.dest!r} is not under its mount path {c.mount_path!r}")
     tmp = {"name": "tmp", "mountPath": "/tmp"}
+    # The copy's own directory of the volume, mounted at dest: the kubelet creates it, so the copier never has to,
+    # and the copier sees no other copy.
+    sub = c.dest[len(c.mount_path.rstrip("/")) + 1:]
+    dest_mount = {"name": c.volume, "mountPath": c.dest, **({"subPath": sub} if sub else {})}
     return [
         {**dict(c.source.wait_container), "name": f"wait-{c.name}", "imagePullPolicy": "IfNotPresent",
          "securityContext": CONTAINER_SECURITY, "volumeMounts": [tmp]},
         {**dict(c.source.sync_container(c.dest)), "name": f"sync-{c.name}", "imagePullPolicy": "IfNotPresent",
-         "securityContext": CONTAINER_SECURITY, "volumeMounts": [tmp, {"name": c.volume, "mountPath": c.mount_path}]},
+         "securityContext": CONTAINER_SECURITY, "volumeMounts": [tmp, dest_mount]},
     ]
 
 

@@ -183,7 +183,9 @@ def test_the_pod_syncs_adapters_into_an_emptydir_and_waits_for_the_draft(monitor
     for c in init.values():
         assert not SHELLS & set(c["command"]) and "args" not in c
         assert c["securityContext"] == CONTAINER_SECURITY
-    assert {"name": "adapters", "mountPath": "/adapters"} in init["sync-lora-0"]["volumeMounts"]
+    # Each copier sees only its own directory of the volume (the kubelet creates it), at the path it writes to.
+    assert init["sync-lora-0"]["volumeMounts"][1] == {"name": "adapters", "mountPath": "/adapters/sql-helper",
+                                                      "subPath": "sql-helper"}
     vllm = pod["containers"][0]
     assert {"name": "adapters", "mountPath": "/adapters", "readOnly": True} in vllm["volumeMounts"]
     (vol,) = [v for v in pod["volumes"] if v["name"] == "adapters"]
@@ -226,3 +228,19 @@ def test_a_hostile_looking_key_is_one_argv_entry_and_no_shell_runs_it(tmp_path, 
 def test_cache_keys_fit_a_job_name():
     assert adapter_cache_key("qwen32b", "sql-helper") == "qwen32b-lora-sql-helper"
     assert draft_cache_key("qwen32b") == "qwen32b-draft"
+
+
+def test_a_local_copy_outside_its_volume_is_refused():
+    from components.k8s.model_server import LocalCopy, local_copy_containers
+
+    from components.platform import WeightSource
+
+    ws = WeightSource(uri="s3://b/p", service_account="m", wait_container={"name": "w", "image": "i", "command": ["x"]},
+                      sync_container=lambda dest: {"name": "s", "image": "i", "command": ["aws", "s3", "sync", dest]})
+    with pytest.raises(ValueError, match="not under its mount path"):
+        local_copy_containers(LocalCopy(name="lora-0", source=ws, volume="adapters", mount_path="/adapters",
+                                        dest="/adaptersX/a", size_gib=1))
+    with pytest.raises(ValueError, match="cannot copy to local disk"):
+        local_copy_containers(LocalCopy(name="lora-0", source=WeightSource(uri="s3://b/p", service_account="m",
+                                                                            wait_container={}),
+                                        volume="adapters", mount_path="/adapters", dest="/adapters/a", size_gib=1))
