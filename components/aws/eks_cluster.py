@@ -156,6 +156,13 @@ class EksCluster(pulumi.ComponentResource):
                       resolve_conflicts_on_update="OVERWRITE",
                       pod_identity_associations=[{"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}],
                       tags=tags, opts=addon_opts)
+        # metrics-server, an EKS community add-on (https://docs.aws.amazon.com/eks/latest/userguide/community-addons.html):
+        # the Metrics API (metrics.k8s.io) that resource-metric HorizontalPodAutoscalers read, the gateway's CPU HPA
+        # among them. EKS does not install it; without it the HPA reports FailedGetResourceMetric and never scales.
+        # It scrapes each kubelet's /metrics/resource (node port 10250) from kube-system, where Strait's
+        # NetworkPolicies select nothing, and the API server reaches it through the aggregation layer.
+        aws.eks.Addon(child(name, "metrics-server"), cluster_name=cluster.name, addon_name="metrics-server",
+                      resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=addon_opts)
 
         kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(
             lambda a: render_kubeconfig(a[0], a[1], a[2], region))
