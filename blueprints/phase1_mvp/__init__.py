@@ -25,7 +25,7 @@ from components.k8s.vllm_service import VllmService, VllmServiceArgs
 from components.platform import Platform
 from strait.catalog import Catalog, load_catalog
 from strait.config import PROVIDER_SECRET
-from strait.engines import adapter_cache_key, adapter_gib, draft_cache_key, sglang_spec, vllm_spec
+from strait.engines import adapter_cache_key, adapter_gib, draft_cache_key, draft_gpu_gib, sglang_spec, vllm_spec
 from strait.gateway.capacity import gateway_scaling
 from strait.gateway.spec import gateway_spec
 from strait.render.litellm import PROVIDER_KEY_ENV, key_env_for
@@ -78,7 +78,7 @@ def model_servers(cfg: Phase1Config, cat: Catalog, platform: Platform, random_op
                       gpus_per_replica=m.tensor_parallel_size, weights=weights, client_namespaces=(GATEWAY_NS,),
                       sizing=size_for_pool(pool, replicas=m.replicas, startup_timeout_seconds=m.startup_timeout_seconds,
                                            weights_gib_per_gpu=cat.variant(m.model, m.quantization).weights_gib
-                                           / m.tensor_parallel_size))
+                                           / m.tensor_parallel_size + draft_gpu_gib(m, cat)))  # a draft streams too
         if m.engine == "sglang":
             servers[key] = SglangService(key, SglangServiceArgs(spec=sglang_spec(key, m, cat, weights.uri),
                                                                 shutdown_timeout_seconds=m.shutdown_timeout_seconds,

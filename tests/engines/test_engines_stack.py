@@ -80,6 +80,16 @@ def test_coder_serves_two_adapters_synced_from_the_cache_and_a_draft_streamed_fr
     assert draft["model"] == f"s3://{bucket}/models/Qwen/Qwen2.5-7B-Instruct-AWQ/{m['speculative']['draft_revision']}"
     assert ["aws", "s3api", "wait", "object-exists", "--bucket", bucket, "--key",
             f"models/Qwen/Qwen2.5-7B-Instruct-AWQ/{m['speculative']['draft_revision']}/.strait-complete"] == init["wait-draft"]
+    # The draft streams from the cache at start like the model: the startup budget counts both.
+    import math
+
+    from strait.catalog import load_catalog
+    from strait.config.checks import startup_budget_seconds
+
+    cat = load_catalog()
+    gib = cat.variant("qwen2.5-14b-instruct", "awq").weights_gib + cat.variant("qwen2.5-7b-instruct", "awq").weights_gib
+    probe = pod["containers"][0]["startupProbe"]
+    assert probe["failureThreshold"] == math.ceil(startup_budget_seconds(gib) / probe["periodSeconds"])
     res = json.loads((stack.dir / "resources.json").read_text())["resources"]
     deps = next(r for r in res if r["name"] == "coder-deploy")["dependencies"]
     assert sorted(d.rsplit("::", 1)[1] for d in deps) == sorted(f"weights-{j}" for j in jobs)
