@@ -36,6 +36,16 @@ def test_every_manifest_validates_strictly(planned, stack):
             continue  # KEDA's own model and webhook checks judge them: tests/autoscaling/test_planned_scaledobjects.py
         if m["apiVersion"].startswith("cloud.google.com/"):
             continue  # GKE's ComputeClass: no public schema here; tests/components/test_gcp_components.py checks its shape
+        if m["apiVersion"].startswith("leaderworkerset.x-k8s.io/"):
+            # LWS v0.10.0's own CRD schema (strict on unknown keys), then each pod template as the Pod LWS creates.
+            from tests.multinode.test_leaderworkerset import crd_errors
+
+            assert not crd_errors(m), (path.name, crd_errors(m))
+            for role, tmpl in sorted(m["spec"]["leaderWorkerTemplate"].items()):
+                if role.endswith("Template"):
+                    kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {
+                        "name": "x", **tmpl["metadata"]}, "spec": tmpl["spec"]}, f"{version}.0", strict=True)
+            continue
         try:
             kubernetes_validate.validate(m, f"{version}.0", strict=True)
         except kubernetes_validate.ValidationError as exc:  # pragma: no cover - the failure message is the point

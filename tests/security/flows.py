@@ -69,11 +69,31 @@ def _pod_manifest(pod: Pod) -> dict:
                                      "ports": [{"name": n, "containerPort": p} for n, p in pod.ports.items()]}]}}
 
 
+def _nca_label_values(node, key: str = ""):
+    """nca's loader turns every int-looking scalar into an int, quoted or not (nca/FileScanners/
+    GenericTreeScanner.py to_yaml_objects), then refuses a label value that is not a string, e.g. LWS's
+    ``leaderworkerset.sigs.k8s.io/worker-index: '0'``. Rename each all-digit label value to ``n<digits>`` in
+    labels and selectors alike: a one-to-one renaming, so what selects what is unchanged."""
+    if isinstance(node, dict):
+        if key in ("labels", "matchLabels"):
+            return {k: f"n{v}" if isinstance(v, str) and v.isdigit() else v for k, v in node.items()}
+        out = {k: _nca_label_values(v, k) for k, v in node.items()}
+        if key == "matchExpressions" and isinstance(out.get("values"), list):
+            out["values"] = [f"n{v}" if isinstance(v, str) and v.isdigit() else v for v in out["values"]]
+        return out
+    if isinstance(node, list):
+        return [_nca_label_values(v, key) for v in node]
+    return node
+
+
 def nca_connectivity(manifest_dir: Path, net: StackNetwork, work: Path) -> set[tuple[str, str, str]]:
     """IBM's network-config-analyzer over the same manifests plus the same extra pods: the set of
     (source, destination, connections) lines between workloads, as `ns/name`."""
     tree = work / "manifests"
     shutil.copytree(manifest_dir, tree)
+    for path in tree.rglob("*.yaml"):  # nca 0.x reads '0' as 0 even quoted; see _nca_label_values
+        docs = [_nca_label_values(d) for d in yaml.safe_load_all(path.read_text())]
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     extra = [net.prometheus, net.intruder]
     (tree / "_extra").mkdir()
     (tree / "_extra" / "namespaces.yaml").write_text(yaml.safe_dump_all(
