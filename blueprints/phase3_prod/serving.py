@@ -8,7 +8,7 @@ import copy
 import pulumi
 import pulumi_random as random
 
-from blueprints.phase1_mvp import local_artefacts
+from blueprints.shared.artefacts import local_artefacts
 from blueprints.phase3_prod.config import Phase3Config
 from components.k8s.lws import Lws
 from components.k8s.model_server import size_for_pool

@@ -5,6 +5,7 @@ Alertmanager receivers with the SLO rules. The GKE cluster's firewall rule for t
 Pulumi mocks."""
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 
@@ -22,6 +23,26 @@ JUDGE = ROOT / "tests" / "multinode" / "parallel_judge.py"
 
 def test_the_three_phase3_stacks_exist():
     assert {"phase3-sg", "phase3-jkt", "phase3-sg-gke"} <= set(PHASE3)
+
+
+def test_the_blueprint_is_registered_small_and_cloud_free():
+    from blueprints.phase3_prod.config import Phase3Config
+    from blueprints.registry import BLUEPRINTS
+
+    assert BLUEPRINTS["phase3_prod"].config is Phase3Config
+    assert BLUEPRINTS["phase3_prod"].build == "blueprints.phase3_prod:build"
+    program = ROOT / "blueprints" / "phase3_prod" / "__init__.py"
+    assert len(program.read_text().splitlines()) < 150
+    for path in sorted((ROOT / "blueprints" / "phase3_prod").glob("*.py")):
+        mods = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mods.add(node.module)
+            elif isinstance(node, ast.Import):
+                mods |= {a.name for a in node.names}
+        # Cloud-free past the platform, and never another blueprint (shared wiring is in blueprints/shared).
+        assert not {m for m in mods if m.startswith(("components.aws", "components.gcp", "pulumi_aws", "pulumi_gcp",
+                                                     "blueprints.phase1", "blueprints.phase2"))}, path.name
 
 
 def docs(planned, stack: str, kind: str) -> list[dict]:
