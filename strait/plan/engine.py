@@ -60,8 +60,30 @@ def run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
     Resources come back sorted by URN, each with sorted dependencies and sorted input keys, so two plans
     of the same stack are identical whatever order the SDK's coroutines registered them in.
     """
-    with paused_gc():
+    with paused_gc(), _no_source_positions():
         return _run_plan(stack_cfg, config, region)
+
+
+@contextmanager
+def _no_source_positions() -> Iterator[None]:
+    """Skip the SDK's per-resource stack walk while the program runs under mocks.
+
+    For every resource the SDK calls ``traceback.extract_stack()`` and builds a protobuf stack trace and
+    source position (file URIs and line numbers of the program's frames) to send with RegisterResource.
+    The engine uses them for its diagnostics; the mock monitor drops them, and no record, manifest or
+    report holds them. Measured at 2,000 resources the walk was ~13% of the plan's CPU. Inside this
+    block the SDK sends an empty trace, as it does itself when it cannot find the frame that made the
+    resource; ``pulumi up`` is untouched (the patch is undone on the way out).
+    """
+    from pulumi.runtime import resource as sdk_resource
+    from pulumi.runtime.proto import source_pb2
+
+    original = sdk_resource._get_stack_trace
+    sdk_resource._get_stack_trace = source_pb2.StackTrace
+    try:
+        yield
+    finally:
+        sdk_resource._get_stack_trace = original
 
 
 def _run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
