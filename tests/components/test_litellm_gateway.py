@@ -71,8 +71,8 @@ def test_the_config_map_ships_the_hook_beside_the_config_and_no_secret(monitor):
     objs = _build(monitor, database_url=DB_URL)
     cm = next(r for r in objs if r.type.endswith("ConfigMap"))
     data = cm.inputs["data"]
-    assert sorted(data) == ["config.yaml", "strait_errors.py", "strait_hook.py", "strait_routing.json",
-                            "strait_routing.py"]
+    assert sorted(data) == ["config.yaml", "strait_errors.py", "strait_hook.py", "strait_overflow.py",
+                            "strait_routing.json", "strait_routing.py"]
     config = yaml.safe_load(data["config.yaml"])
     assert "strait_hook.proxy_handler_instance" in config["litellm_settings"]["callbacks"]
     assert config["general_settings"]["database_url"] == "os.environ/DATABASE_URL"
