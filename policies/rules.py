@@ -480,8 +480,14 @@ def _per_node(wl: v.Workload, pool: v.NodePool, cat: Catalog) -> int:
 
 
 def _pool_of(wl: v.Workload, pools: list[v.NodePool]) -> v.NodePool | None:
-    name = wl.node_selector.get(v.POOL_LABEL)
-    return next((p for p in pools if name and p.labels.get(v.POOL_LABEL) == name), None)
+    """The pool a server's nodes come from: its nodeSelector's, or for a spot-first server (required node affinity
+    over a spot and an on-demand pool, components/k8s/spot_fallback.py) its spot pool, the one it scales into."""
+    from strait.cost import server_pools
+
+    names = server_pools(wl)
+    named = [p for p in pools if p.labels.get(v.POOL_LABEL) in names]
+    return next((p for p in named if p.capacity == "spot"), named[0] if named else None) if len(names) > 1 else \
+        next(iter(named), None)
 
 
 def autoscaled_demand(resources: list[v.Res], cat: Catalog) -> list[PoolDemand]:

@@ -181,3 +181,33 @@ def test_plan_is_deterministic(tmp_path, stack):
                      for p in sorted((tmp_path / str(i)).rglob("*")) if p.is_file()})
     assert outs[0].keys() == outs[1].keys()
     assert [k for k in outs[0] if outs[0][k] != outs[1][k]] == []
+
+
+# --- the KEDA policy sees a spot-first server's pool -------------------------------------------------------------
+def _policy_case(max_replicas: int) -> list[str]:
+    import datetime as dt
+
+    from policies.rules import Ctx
+    from strait.catalog import load_catalog
+    from tests.autoscaling.policy_cases import scaled_object
+    from tests.policies.builders import deployment, node_group
+    from tests.policies.test_rules import _run
+
+    def ng(name, capacity, max_size):
+        r = node_group(name=f"{name}-ng", capacity=capacity, max_size=max_size)
+        r.props["labels"] = {POOL_LABEL: name, GPU_LABEL: "T4"}
+        return r
+
+    dep = deployment()
+    tpl = dep.props["spec"]["template"]
+    tpl["spec"] = spot_first_scheduling(tpl["spec"], [pool("t4-spot", "spot", gpu="T4", n=4),
+                                                      pool("t4-od", "on_demand", gpu="T4", n=4)])
+    resources = [ng("t4-spot", "SPOT", 2), ng("t4-od", "ON_DEMAND", 1), dep, scaled_object(max_replicas=max_replicas)]
+    ctx = Ctx(catalog=load_catalog(), today=dt.date(2026, 11, 23))
+    return _run("strait-keda-max-within-pool", resources, {}, ctx)
+
+
+def test_keda_policy_counts_a_spot_first_server_against_its_spot_pool():
+    assert _policy_case(2) == []
+    [msg] = _policy_case(3)
+    assert "maxReplicaCount 3 needs 3 nodes" in msg and "pool t4-spot-ng has at most 2" in msg
