@@ -32,7 +32,7 @@ def gateway_spec(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Map
     for tname, t in sorted(gw.tiers.items()):
         hosted = tuple(SelfHostedEndpoint(
             served_model_name=models[mk].served_model_name or mk, api_base=urls[mk], api_key_env=key_env_for(mk),
-            max_model_len=models[mk].max_model_len, weight=t.weight * models[mk].replicas,
+            key=mk, max_model_len=models[mk].max_model_len, weight=t.weight * models[mk].replicas,
             max_parallel_requests=max_parallel_for(models[mk].replicas, models[mk].max_num_seqs, gw.replicas,
                                                    gw.overflow_queue_factor)) for mk in t.models)
         providers = tuple(ProviderModel(provider=p.provider, model=p.model, weight=p.weight, rpm=p.rpm, tpm=p.tpm,
@@ -65,7 +65,8 @@ def _overflow(gw: GatewayConfig, tier: str, urls: Mapping[str, str], metrics_url
     if t.overflow_queue_depth is None or to is None:
         return None
     return Overflow(to=to, queue_depth=t.overflow_queue_depth,
-                    metrics_urls=tuple(metrics_urls.get(mk) or metrics_url_for(urls[mk]) for mk in t.models))
+                    metrics_urls=tuple(metrics_urls.get(mk) or metrics_url_for(urls[mk]) for mk in t.models),
+                    metrics_key_envs=tuple(key_env_for(mk) for mk in t.models))
 
 
 def adapter_tiers(gw: GatewayConfig, models: Mapping[str, ModelConfig], urls: Mapping[str, str]) -> dict[str, Tier]:

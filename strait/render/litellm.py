@@ -62,6 +62,9 @@ class SelfHostedEndpoint:
     weight: int = 1
     rpm: int | None = None
     tpm: int | None = None
+    key: str | None = None
+    """The model key behind this endpoint; names its LiteLLM deployment (``<tier>--<key>``), so two endpoints
+    of one tier serving the same model name still cool down apart. Default: the served model name."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +87,8 @@ class Overflow:
     to: str
     queue_depth: float
     metrics_urls: tuple[str, ...]
+    metrics_key_envs: tuple[str, ...] = ()
+    """Per metrics URL, the env var holding that engine's API key (sent as a Bearer token). Default: none."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,7 +220,19 @@ def max_parallel_for(replicas: int, max_num_seqs: int, gateway_replicas: int, qu
 
 
 def deployment_id(tier: str, *parts: str) -> str:
+    """LiteLLM's ``model_info.id`` of one deployment: its cooldowns, failure counts and in-flight counters are
+    keyed by it, so two deployments sharing an id fail (and cool down) together."""
     return "--".join((tier, *parts))
+
+
+def _unique_ids(tname: str, deployments: list[dict]) -> list[dict]:
+    ids = [d["model_info"]["id"] for d in deployments]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ValueError(f"gateway tier {tname!r}: deployments share the LiteLLM id(s) {dup}, so one failing "
+                         "endpoint would cool the others down with it; give each self-hosted endpoint its own "
+                         "`key` (the model key) and list each provider model once")
+    return deployments
 
 
 def _limits(d: SelfHostedEndpoint | ProviderModel) -> dict:
@@ -237,7 +254,7 @@ def _deployments(tname: str, tier: Tier) -> list[dict]:
                   "api_key": f"os.environ/{ep.api_key_env}", **timeouts, **_limits(ep)}
         if ep.max_parallel_requests:
             params["max_parallel_requests"] = ep.max_parallel_requests
-        info: dict = {"id": deployment_id(tname, ep.served_model_name)}
+        info: dict = {"id": deployment_id(tname, ep.key or ep.served_model_name)}
         if ep.max_model_len:
             info["max_input_tokens"] = ep.max_model_len
         out.append({"model_name": tname, "litellm_params": params, "model_info": info})
@@ -250,7 +267,7 @@ def _deployments(tname: str, tier: Tier) -> list[dict]:
         if pm.max_input_tokens:
             info["max_input_tokens"] = pm.max_input_tokens
         out.append({"model_name": tname, "litellm_params": params, "model_info": info})
-    return out
+    return _unique_ids(tname, out)
 
 
 def render_litellm_config(spec: GatewaySpec) -> dict:
@@ -314,7 +331,8 @@ def render_routing_rules(spec: GatewaySpec) -> dict:
     rules: dict = {"tiers": tiers, "auto_model": None, "ladder": [],
                    "request_deadline_seconds": spec.request_deadline_seconds}
     overflow = {t: {"to": tier.overflow.to, "queue_depth": tier.overflow.queue_depth,
-                    "metrics_urls": list(tier.overflow.metrics_urls)}
+                    "metrics_urls": list(tier.overflow.metrics_urls),
+                    "metrics_key_envs": dict(zip(tier.overflow.metrics_urls, tier.overflow.metrics_key_envs))}
                 for t, tier in sorted(spec.tiers.items()) if tier.overflow is not None}
     if overflow:
         rules["overflow"] = {"tiers": overflow}
