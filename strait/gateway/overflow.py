@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -59,10 +60,14 @@ class OverflowRule:
     to: str
     queue_depth: float
     metrics_urls: Tuple[str, ...]
+    key_envs: Mapping[str, str] = field(default_factory=dict)
+    """metrics URL -> env var holding the engine's API key, sent as a Bearer token. vLLM 0.33.0 leaves /metrics
+    open (its auth guards /v1 and a few prefixes); some SGLang releases guard every path but /health."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "OverflowRule":
-        return cls(to=str(d["to"]), queue_depth=float(d["queue_depth"]), metrics_urls=tuple(d["metrics_urls"]))
+        return cls(to=str(d["to"]), queue_depth=float(d["queue_depth"]), metrics_urls=tuple(d["metrics_urls"]),
+                   key_envs=dict(d.get("metrics_key_envs") or {}))
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,18 @@ class QueueWatcher:
                 await self.poll(client)
                 await asyncio.sleep(max(0.05, self.settings.refresh_seconds - (time.monotonic() - started)))
 
+    def _headers(self, url: str) -> Dict[str, str]:
+        env = next((r.key_envs[url] for r in self.rules.values() if url in r.key_envs), None)
+        key = os.environ.get(env) if env else None
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
     async def poll(self, client: Any) -> None:
         """One scrape of every URL, in parallel, each bounded by the client's timeout (and by
         asyncio.wait_for, in case a server trickles bytes slower than the read timeout notices)."""
         async def one(url: str) -> None:
             try:
-                resp = await asyncio.wait_for(client.get(url), self.settings.timeout_seconds * 2)
+                resp = await asyncio.wait_for(client.get(url, headers=self._headers(url)),
+                                              self.settings.timeout_seconds * 2)
                 depth = queue_depth(resp.text) if resp.status_code == 200 else None
             except Exception as exc:  # noqa: BLE001 - any failure is "unknown", never a stalled request
                 log.debug("queue metrics from %s unreadable: %s", url, type(exc).__name__)

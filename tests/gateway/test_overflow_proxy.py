@@ -27,6 +27,8 @@ class FakeEngine(FakeUpstream):
     queue: float = 0.0
     metrics_delay_seconds: float = 0.0
     metrics_reads: int = 0
+    metrics_key: str | None = None
+    """When set, /metrics wants ``Authorization: Bearer <key>`` (401 otherwise), as some SGLang releases do."""
 
     async def _start(self) -> None:
         app = web.Application()
@@ -39,6 +41,8 @@ class FakeEngine(FakeUpstream):
 
     async def _metrics(self, request: web.Request) -> web.Response:
         import asyncio
+        if self.metrics_key and request.headers.get("Authorization") != f"Bearer {self.metrics_key}":
+            return web.Response(status=401)
         self.metrics_reads += 1
         if self.metrics_delay_seconds:
             await asyncio.sleep(self.metrics_delay_seconds)
@@ -54,7 +58,8 @@ def overflow_spec(engine: FakeEngine, openai: FakeUpstream) -> GatewaySpec:
         FAST: Tier(self_hosted=(SelfHostedEndpoint(served_model_name="small", api_base=f"{engine.base}/v1",
                                                    api_key_env="VLLM_API_KEY_SMALL", max_model_len=4096),),
                    fallbacks=(COMMERCIAL,), timeout_seconds=5,
-                   overflow=Overflow(to=COMMERCIAL, queue_depth=THRESHOLD, metrics_urls=(f"{engine.base}/metrics",))),
+                   overflow=Overflow(to=COMMERCIAL, queue_depth=THRESHOLD, metrics_urls=(f"{engine.base}/metrics",),
+                                     metrics_key_envs=("VLLM_API_KEY_SMALL",))),
         COMMERCIAL: Tier(providers=(ProviderModel(provider="openai", model="gpt-5-mini", api_base=f"{openai.base}/v1"),),
                          timeout_seconds=5),
     }, cooldown_seconds=5, allowed_fails=0)
@@ -63,7 +68,9 @@ def overflow_spec(engine: FakeEngine, openai: FakeUpstream) -> GatewaySpec:
 @pytest.fixture(scope="module")
 def setup():
     engine, openai = FakeEngine("fast"), FakeUpstream("openai")
-    proxy = Proxy.for_spec(overflow_spec(engine, openai)).start()
+    proxy = Proxy.for_spec(overflow_spec(engine, openai))
+    engine.metrics_key = proxy.env["VLLM_API_KEY_SMALL"]  # the gateway authenticates its scrape with the engine's key
+    proxy.start()
     client = httpx.Client(base_url=proxy.base, timeout=10, headers={"Authorization": f"Bearer {proxy.master_key}"})
     try:
         yield engine, openai, proxy, client
@@ -150,6 +157,8 @@ def test_overflow_follows_the_engines_real_queue(setup):
     assert max(lat for _, _, lat in hung) < 1.0
     assert late and overflowed(late) == 0.0
     engine.metrics_delay_seconds = 0
+    for name, value in proxy.env.items():  # the engine key the scrape sends is logged nowhere
+        assert value not in proxy.log, f"{name} leaked into the proxy log"
 
     print("\nqueue-aware overflow, measured on the real LiteLLM proxy:")
     for k, v in figures.items():

@@ -60,11 +60,15 @@ def test_deeper_than_the_threshold_overflows_from_fresh_readings_only():
     assert w.overflow_target("smart", now=100) == (None, None)
 
 
-def test_a_slow_or_broken_metrics_endpoint_is_bounded_and_keeps_the_last_good_reading():
+def test_a_slow_or_broken_metrics_endpoint_is_bounded_and_keeps_the_last_good_reading(monkeypatch):
+    monkeypatch.setenv("VLLM_API_KEY_Q", "engine-key")
+
     async def run():
         state = {"mode": "ok"}
 
         async def metrics(request):
+            if request.headers.get("Authorization") != "Bearer engine-key":
+                return web.Response(status=401)
             if state["mode"] == "slow":
                 await asyncio.sleep(5)
             if state["mode"] == "500":
@@ -80,6 +84,7 @@ def test_a_slow_or_broken_metrics_endpoint_is_bounded_and_keeps_the_last_good_re
         port = site._server.sockets[0].getsockname()[1]
         url = f"http://127.0.0.1:{port}/metrics"
         w = watcher(urls=(url, "http://127.0.0.1:9/metrics"))  # the second refuses connections
+        w.rules["fast"].key_envs[url] = "VLLM_API_KEY_Q"  # the engine's key, from the pod's env
         async with httpx.AsyncClient(timeout=httpx.Timeout(0.2)) as client:
             await w.poll(client)
             first = w.readings[url].at
@@ -127,8 +132,9 @@ def test_the_stack_setting_reaches_the_rules_the_hook_loads():
     spec = gateway_spec(cfg.gateway, models, {mk: f"http://{mk}.strait-serving.svc.cluster.local:8000/v1"})
     files = render_gateway_files(spec)
     rules = json.loads(files[RULES_FILE])["overflow"]
-    assert rules == {"tiers": {"self-hosted": {"to": "commercial", "queue_depth": 6.0, "metrics_urls": [
-        f"http://{mk}.strait-serving.svc.cluster.local:8000/metrics"]}}}
+    url = f"http://{mk}.strait-serving.svc.cluster.local:8000/metrics"
+    assert rules == {"tiers": {"self-hosted": {"to": "commercial", "queue_depth": 6.0, "metrics_urls": [url],
+                                               "metrics_key_envs": {url: f"VLLM_API_KEY_{mk.upper()}"}}}}
     assert "strait_overflow.py" in files
     w = QueueWatcher.from_dict(rules)
     assert w.rules["self-hosted"].to == "commercial" and w.settings == WatchSettings()
