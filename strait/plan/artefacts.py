@@ -163,9 +163,9 @@ def _write_artefacts(plan: PlanResult, out_dir: Path) -> dict[str, Path]:
     }, indent=2, sort_keys=True, default=str) + "\n")
     written["resources"] = res
     mdir = out_dir / "manifests"
-    if mdir.exists():
-        for old in sorted(mdir.rglob("*.yaml")):
-            old.unlink()
+    # A previous plan's manifests: those this plan writes again are overwritten in place, the rest removed
+    # afterwards (unlinking and recreating 2,000 files cost more than writing them).
+    stale = set(mdir.rglob("*.yaml")) if mdir.exists() else set()
     objects = manifests(plan)
     made: set[Path] = set()
     for m in objects:
@@ -173,8 +173,11 @@ def _write_artefacts(plan: PlanResult, out_dir: Path) -> dict[str, Path]:
         if p.parent not in made:  # once per folder: at 2,000 resources mkdir per file cost more than the YAML
             p.parent.mkdir(parents=True, exist_ok=True)
             made.add(p.parent)
+        stale.discard(p)
         with open(p, "w", encoding="utf-8") as f:
             f.write(dump_manifest(m))
+    for old in sorted(stale):
+        old.unlink()
     written["manifests"] = mdir
     files = litellm_files(plan, objects)
     if files:

@@ -19,9 +19,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from google.protobuf import struct_pb2
 from pulumi.output import Unknown
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from strait.plan.records import ResourceRecord
 
@@ -145,6 +148,35 @@ class _SeeInputs(pmocks.Mocks):
         self.inner.register_invoke_transform(transform)
 
 
+_PLAIN_LEAVES = (str, bool, int, float)
+
+
+def _is_plain(value: Any) -> bool:
+    """Only JSON values (exact str/bool/int/float/None, dicts with str keys, lists): what the mocks return."""
+    t = type(value)
+    if t in _PLAIN_LEAVES or value is None:
+        return True
+    if t is dict:
+        return all(type(k) is str and _is_plain(v) for k, v in value.items())
+    if t is list:
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def _state_struct(state: dict[str, Any]) -> struct_pb2.Struct:
+    """``rpc.serialize_properties(state, {})`` for a mock's answer, without the coroutines when it can.
+
+    For JSON values that function returns the same values, dropping only top-level Nones ("properties
+    that serialize to None do not exist"); a secret is already the plain dict the SDK's signature marks.
+    Anything else (a resource reference, an asset, an Output) goes through the SDK itself.
+    """
+    if _is_plain(state):
+        struct = struct_pb2.Struct()
+        struct.update({k: v for k, v in state.items() if v is not None})
+        return struct
+    return _sync_await(rpc.serialize_properties(state, {}))
+
+
 class RecordingMonitor(pmocks.MockMonitor):
     """Pulumi's mock monitor, recording each registration as a :class:`ResourceRecord`."""
 
@@ -182,7 +214,7 @@ class RecordingMonitor(pmocks.MockMonitor):
 
     def RegisterResource(self, request):
         self._seen.inputs = None
-        response = super().RegisterResource(request)
+        response = self._register(request)
         if request.type != _STACK_TYPE:
             raw = self._seen.inputs
             if raw is None or _UNKNOWN_BYTES in request.object.SerializeToString():
@@ -202,3 +234,20 @@ class RecordingMonitor(pmocks.MockMonitor):
                 self._index.add(response.urn, request.parent, bool(request.custom))
                 self._count = len(self.registrations)
         return response
+
+    def _register(self, request):
+        """``pmocks.MockMonitor.RegisterResource`` (pulumi 3.272.0), line for line, except that the mock's
+        answer is turned into the response's Struct by :func:`_state_struct` (same Struct, no coroutines)."""
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == _STACK_TYPE:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object)
+        resource_args = pmocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False,
+            transforms=pmocks._resolve_callbacks(request.transforms))
+        id_, state = self.mocks.new_resource(resource_args)
+        obj_proto = _state_struct(state)
+        self.resources[urn] = pmocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
