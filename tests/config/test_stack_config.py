@@ -13,7 +13,10 @@ PROVIDER_KEYS = {"anthropic_api_key", "openai_api_key", "deepseek_api_key"}
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_stack_file_validates(stack):
-    cfg = validate_stack(load_stack_raw(stack), stack, secrets_set=PROVIDER_KEYS)
+    from strait.cli import alerting_secrets  # the receivers' secrets a stack's alerting turns on (phase 3)
+
+    raw = load_stack_raw(stack)
+    cfg = validate_stack(raw, stack, secrets_set=PROVIDER_KEYS | alerting_secrets(raw))
     assert cfg.blueprint in CONFIG_MODELS
 
 
