@@ -36,6 +36,27 @@ class GpuPool:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PodPriority:
+    """A PriorityClass pods name (``priorityClassName``) and the resources that create it. A pod naming a class
+    that does not exist is refused at admission, so a workload using one depends on ``ready``: a class with
+    nothing creating it is refused here, before any resource exists."""
+
+    class_name: str
+    ready: tuple[pulumi.Resource, ...]
+
+    def __post_init__(self) -> None:
+        if not self.class_name or not self.ready:
+            raise ValueError(f"pod priority {self.class_name!r}: no resource creates this PriorityClass (ready is "
+                             "empty), and a pod naming a class that does not exist is refused at admission; pass "
+                             "PriorityClasses.ready, or no priority at all")
+
+
+def pod_priority_fields(priority: PodPriority | None) -> dict:
+    """The pod spec's ``priorityClassName`` entry, or nothing without a priority (pods keep priority 0)."""
+    return {"priorityClassName": priority.class_name} if priority is not None else {}
+
+
+@dataclass(frozen=True, kw_only=True)
 class WeightSource:
     """Where one model's weights live in the cloud's weight cache, and how a pod gets them.
 
@@ -186,6 +207,10 @@ class Platform:
     """Cloud-specific stack outputs (cluster name, bucket, ...)."""
     extra: Mapping[str, object] = field(default_factory=dict)
     """Cloud-specific values a blueprint may pass through untouched (e.g. an object store for Langfuse)."""
+    priority: Mapping[str, PodPriority] = field(default_factory=dict)
+    """PriorityClasses the platform created (components/k8s/priority.py), by role: ``serving`` for model servers
+    and the gateway, ``batch`` for batch work (the seeding Jobs already use it). Default: none created, so no pod
+    may name one."""
 
 
 PlatformBuilder = Callable[..., Platform]

@@ -23,7 +23,6 @@ from components.context import StackContext
 from components.k8s.litellm_gateway import LiteLLMGateway, LiteLLMGatewayArgs
 from components.k8s.lws import Lws, LwsArgs
 from components.k8s.namespace import namespace
-from components.k8s.priority import PriorityClasses
 from components.platform import Database, Platform
 from strait.catalog import load_catalog
 from strait.catalog.charts import load_charts
@@ -67,7 +66,9 @@ def build(cfg: Phase3Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
         m, cat, cat.instance_types[cfg.gpu_pools[m.pool].instance_types[0]].gpu)}) for key, m in cfg.models.items()}})
     ctx = StackContext(project=pulumi.get_project(), stack=pulumi.get_stack(), blueprint=BLUEPRINT,
                        cost_center=cfg.cost_center, user_tags=cfg.tags)
-    platform = PLATFORMS[cfg.cloud](cfg, ctx, cat, secrets, serving_namespace=SERVING_NS)
+    # The platform creates the PriorityClasses (serving above batch) before its seeding Jobs, which run at batch.
+    platform = PLATFORMS[cfg.cloud](cfg, ctx, cat, secrets, serving_namespace=SERVING_NS,
+                                    priority_classes=cfg.serving_priority)
 
     random_opts = pulumi.ResourceOptions(provider=random.Provider("random"))
     k8s_opts = pulumi.ResourceOptions(providers={"kubernetes": platform.k8s_provider})
@@ -76,9 +77,9 @@ def build(cfg: Phase3Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
     if any(m.nodes > 1 for m in cfg.models.values()):  # the controller behind LeaderWorkerSets (its pinned chart)
         lws = Lws("lws", LwsArgs(chart=load_charts()["lws"], api_server_egress=platform.allows["api_server_egress"],
                                  webhook_ingress=platform.allows["webhook_ingress"]), opts=k8s_opts)
-    classes = PriorityClasses("priority", opts=k8s_opts) if cfg.serving_priority else None
+    serving = platform.priority.get("serving")
     servers, api_keys = model_servers(cfg, cat, platform, lws, serving_ns=SERVING_NS, client_namespaces=(GATEWAY_NS,),
-                                      priority=(classes.serving, classes.ready) if classes else None,
+                                      priority=(serving.class_name, list(serving.ready)) if serving else None,
                                       random_opts=random_opts, k8s_opts=k8s_opts)
 
     # A tier listing several models gets one LiteLLM deployment per endpoint: the gateway balances between them

@@ -33,8 +33,10 @@ def seed_specs(cfg: StackConfig, cat: Catalog) -> dict[str, SeedSpec]:
 
 
 def aws_platform(cfg: StackConfig, ctx: StackContext, cat: Catalog, secrets: StackSecrets, *,
-                 serving_namespace: str) -> Platform:
-    """EKS in ``cfg.region``: the stack's network, cluster, GPU pools and autoscaler sections."""
+                 serving_namespace: str, priority_classes: bool = False) -> Platform:
+    """EKS in ``cfg.region``: the stack's network, cluster, GPU pools and autoscaler sections. With
+    ``priority_classes`` the platform also creates the strait-serving and strait-batch PriorityClasses before the
+    weight cache (its seeding Jobs run at strait-batch) and hands them out as ``Platform.priority``."""
     return build_aws_platform(AwsPlatformArgs(
         region=cfg.region, cluster_name=eks_cluster_name(ctx.project, ctx.stack),
         kubernetes_version=cfg.cluster.kubernetes_version, vpc_cidr=cfg.network.cidr,
@@ -51,11 +53,12 @@ def aws_platform(cfg: StackConfig, ctx: StackContext, cat: Catalog, secrets: Sta
         device_plugin_version=cat.images["nvidia-device-plugin"].version,
         autoscaler_chart=load_charts()["cluster-autoscaler"] if cfg.autoscaler.enabled else None,
         scale_down_unneeded_minutes=cfg.autoscaler.scale_down_unneeded_minutes, seed=cfg.weight_cache.seed,
-        hf_token=secrets.get("hf_token"), force_destroy=cfg.weight_cache.force_destroy), ctx, cat)
+        hf_token=secrets.get("hf_token"), force_destroy=cfg.weight_cache.force_destroy,
+        priority_classes=priority_classes), ctx, cat)
 
 
 def gcp_platform(cfg: StackConfig, ctx: StackContext, cat: Catalog, secrets: StackSecrets, *,
-                 serving_namespace: str) -> Platform:
+                 serving_namespace: str, priority_classes: bool = False) -> Platform:
     """GKE in ``cfg.region``: the gcp section, and the cluster and GPU pool sections read as GCP machine types.
     GKE's own autoscaler scales each pool between min_size and max_size; with the autoscaler section off,
     each pool stays at its desired size."""
@@ -78,7 +81,8 @@ def gcp_platform(cfg: StackConfig, ctx: StackContext, cat: Catalog, secrets: Sta
         hf_token=secrets.get("hf_token"), force_destroy=cfg.weight_cache.force_destroy,
         deletion_protection=g.deletion_protection, spot_fallback=g.spot_fallback,
         # A model across nodes runs on a LeaderWorkerSet, whose controller's webhook listens on 9443.
-        webhook_ports=(LWS_WEBHOOK_PORT,) if any(m.nodes > 1 for m in cfg.models.values()) else ()), ctx, cat)
+        webhook_ports=(LWS_WEBHOOK_PORT,) if any(m.nodes > 1 for m in cfg.models.values()) else (),
+        priority_classes=priority_classes), ctx, cat)
 
 
 #: ``cfg.cloud`` -> the function that builds that cloud's Platform for this blueprint.

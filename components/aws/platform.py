@@ -23,6 +23,7 @@ from components.aws.weight_cache import POD_IDENTITY_AGENT, SeedSpec, WeightCach
 from components.context import StackContext
 from components.k8s.namespace import namespace
 from components.k8s.nvidia_device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
+from components.k8s.priority import PriorityClasses
 from components.platform import Database, GpuPool, ObjectStore, Platform
 from strait.catalog import Catalog
 from strait.catalog.charts import ChartPin
@@ -83,6 +84,9 @@ class AwsPlatformArgs:
     """RDS instance class of ``platform.database``. Default: db.t4g.medium (2 vCPU, 4 GiB; LiteLLM's keys,
     teams and spend logs)."""
     extra_outputs: Mapping[str, pulumi.Input] = field(default_factory=dict)
+    priority_classes: bool = False
+    """Create the strait-serving and strait-batch PriorityClasses (components/k8s/priority.py, on
+    ``Platform.priority``); the seeding Jobs then run at strait-batch. Default: none, every pod at priority 0."""
 
 
 def _smallest(cat: Catalog, types: tuple[str, ...]):
@@ -146,11 +150,13 @@ def build_aws_platform(args: AwsPlatformArgs, ctx: StackContext, cat: Catalog,
             opts=pulumi.ResourceOptions.merge(both, pulumi.ResourceOptions(depends_on=list(nodes.values()))))
 
     serving_ns = namespace(args.serving_namespace, "ns-serving", k8s_opts)
+    priority = PriorityClasses("priority", opts=k8s_opts).pod_priorities() if args.priority_classes else {}
     cache = WeightCache("weights", WeightCacheArgs(
         bucket_name=s3_bucket_name(ctx.project, ctx.stack, args.region, "weights"), cluster_name=cluster.cluster_name,
         namespace=args.serving_namespace, reader_service_accounts=sorted(args.models), models=dict(args.models),
         seed=args.seed, hf_token=args.hf_token, force_destroy=args.force_destroy, seeder_image=args.seeder_image,
-        region=args.region, wait_image=args.wait_image, object_store_egress=s3, tags=ctx.tags("weight-cache")),
+        region=args.region, wait_image=args.wait_image, object_store_egress=s3, tags=ctx.tags("weight-cache"),
+        seed_priority=priority.get("batch")),
         opts=pulumi.ResourceOptions.merge(both, pulumi.ResourceOptions(depends_on=[serving_ns])))
 
     def bind_identity(name: str, *, namespace: str, service_account: str, identity: pulumi.Input[str],
@@ -194,5 +200,5 @@ def build_aws_platform(args: AwsPlatformArgs, ctx: StackContext, cat: Catalog,
         allows={"api_server_egress": cluster.api_server_egress, "node_metrics_egress": cluster.node_metrics_egress,
                 "webhook_ingress": cluster.webhook_ingress},
         outputs={"cluster_name": cluster.cluster_name, "weight_bucket": cache.bucket_name, **args.extra_outputs},
-        extra={"aws_provider": provider},
+        extra={"aws_provider": provider}, priority=priority,
     )

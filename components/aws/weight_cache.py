@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 from components.aws.iam import pod_identity_role, s3_access_policy
 from components.aws.storage import private_bucket
 from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
-from components.platform import WeightSource
+from components.platform import PodPriority, WeightSource, pod_priority_fields
 from strait import seeding
 from strait.gpu_labels import MODEL_LABEL
 from strait.config.sections import hf_revision_problem
@@ -84,6 +84,9 @@ class WeightCacheArgs:
     force_destroy: bool = False
     """Let `pulumi destroy` delete a non-empty bucket. Default: off, the bucket must be emptied first."""
     labels: dict[str, str] = field(default_factory=dict)
+    seed_priority: PodPriority | None = None
+    """PriorityClass of the seeding pods (the platform's ``batch``: below the model servers, never preempting),
+    with the resources creating it; the Jobs depend on them. Default: none (priority 0)."""
     object_store_egress: Allow | None = None
     """What readers may reach to stream weights (``s3_egress`` of the VPC's S3 endpoint). Default: HTTPS to any
     public address (S3_HTTPS)."""
@@ -222,6 +225,7 @@ class WeightCache(pulumi.ComponentResource):
         code = k8s.core.v1.ConfigMap(child(name, "seeder-code"), metadata={
             "name": "weight-seeder", "namespace": args.namespace, "labels": labels},
             data={"seeding.py": SEEDER_SOURCE}, opts=o)
+        priority_ready = args.seed_priority.ready if args.seed_priority is not None else ()
         for model, spec in sorted(args.models.items()):
             env = [
                 {"name": "BUCKET", "value": args.bucket_name},
@@ -257,6 +261,7 @@ class WeightCache(pulumi.ComponentResource):
                             # Pod Identity mounts its own projected token; the Kubernetes API token is not needed.
                             "automountServiceAccountToken": False,
                             "restartPolicy": "OnFailure",
+                            **pod_priority_fields(args.seed_priority),
                             "securityContext": POD_SECURITY,
                             "containers": [{
                                 "name": "seed",
@@ -279,5 +284,6 @@ class WeightCache(pulumi.ComponentResource):
                         },
                     },
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[assoc, sa, code] + ([token_secret] if token_secret else [])),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[assoc, sa, code, *priority_ready]
+                                            + ([token_secret] if token_secret else [])),
             )

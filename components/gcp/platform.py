@@ -22,6 +22,7 @@ from components.gcp.network import Network, NetworkArgs
 from components.gcp.storage import WI_ANNOTATION, GcsObjectStore, ObjectStoreArgs, workload_identity_member
 from components.gcp.weight_cache import SeedSpec, WeightCache, WeightCacheArgs
 from components.k8s.namespace import namespace
+from components.k8s.priority import PriorityClasses
 from components.platform import Database, GpuPool, ObjectStore, Platform
 from strait.catalog import Catalog
 from strait.naming import dns_label, s3_bucket_name
@@ -83,6 +84,9 @@ class GcpPlatformArgs:
     """Group each GPU model's spot and on-demand pools in a ComputeClass (spot first). Only workloads that
     select ``cloud.google.com/compute-class`` use it; Strait's model servers pin one pool today."""
     extra_outputs: Mapping[str, pulumi.Input] = field(default_factory=dict)
+    priority_classes: bool = False
+    """Create the strait-serving and strait-batch PriorityClasses (components/k8s/priority.py, on
+    ``Platform.priority``); the seeding Jobs then run at strait-batch. Default: none, every pod at priority 0."""
 
 
 def pool_zones(cat: Catalog, machine_type: str, region: str, wanted: tuple[str, ...] = ()) -> list[str]:
@@ -151,13 +155,14 @@ def build_gcp_platform(args: GcpPlatformArgs, ctx: StackContext, cat: Catalog,
                                          opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(parent=cluster)))
 
     serving_ns = namespace(args.serving_namespace, "ns-serving", k8s_opts)
+    priority = PriorityClasses("priority", opts=k8s_opts).pod_priorities() if args.priority_classes else {}
     cache = WeightCache("weights", WeightCacheArgs(
         project=args.project, region=args.region,
         bucket_name=s3_bucket_name(ctx.project, ctx.stack, args.region, "weights"),
         workload_pool=cluster.workload_pool, namespace=args.serving_namespace,
         reader_service_accounts=sorted(args.models), models=dict(args.models), labels=labels("weight-cache"),
         seeder_image=args.seeder_image, wait_image=args.wait_image, storage_class=STORAGE_CLASS, seed=args.seed,
-        hf_token=args.hf_token, force_destroy=args.force_destroy),
+        hf_token=args.hf_token, force_destroy=args.force_destroy, seed_priority=priority.get("batch")),
         opts=pulumi.ResourceOptions.merge(both, pulumi.ResourceOptions(depends_on=[serving_ns])))
 
     def bind_identity(name: str, *, namespace: str, service_account: str, identity: pulumi.Input[str],
@@ -211,4 +216,5 @@ def build_gcp_platform(args: GcpPlatformArgs, ctx: StackContext, cat: Catalog,
                      f" --region {args.region} --project {args.project}"),
                  **args.extra_outputs},
         extra={"gcp_provider": provider, "project": args.project, "workload_pool": cluster.workload_pool},
+        priority=priority,
     )

@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 from components.gcp.storage import (GCS_HTTPS, GKE_METADATA, WI_ANNOTATION, gsa_account_id, private_bucket,
                                     workload_gsa, workload_identity_member)
 from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
-from components.platform import WeightSource
+from components.platform import PodPriority, WeightSource, pod_priority_fields
 from strait import seeding
 from strait.gpu_labels import MODEL_LABEL
 from strait.naming import child
@@ -82,6 +82,9 @@ class WeightCacheArgs:
     noncurrent_days: int = 7
     """Days an overwritten or deleted object version is kept. Default: 7."""
     k8s_labels: dict[str, str] = field(default_factory=dict)
+    seed_priority: PodPriority | None = None
+    """PriorityClass of the seeding pods (the platform's ``batch``: below the model servers, never preempting),
+    with the resources creating it; the Jobs depend on them. Default: none (priority 0)."""
 
 
 def model_prefix(spec: SeedSpec) -> str:
@@ -205,6 +208,7 @@ class WeightCache(pulumi.ComponentResource):
         code = k8s.core.v1.ConfigMap(child(name, "seeder-code"), metadata={
             "name": "weight-seeder", "namespace": args.namespace, "labels": labels},
             data={"seeding.py": SEEDER_SOURCE}, opts=o)
+        priority_ready = args.seed_priority.ready if args.seed_priority is not None else ()
         for model, spec in sorted(args.models.items()):
             env = [
                 {"name": "STORE", "value": "gcs"},
@@ -242,6 +246,7 @@ class WeightCache(pulumi.ComponentResource):
                             # Workload Identity tokens come from the GKE metadata server, not the API token.
                             "automountServiceAccountToken": False,
                             "restartPolicy": "OnFailure",
+                            **pod_priority_fields(args.seed_priority),
                             "securityContext": POD_SECURITY,
                             "nodeSelector": {"iam.gke.io/gke-metadata-server-enabled": "true"},
                             "containers": [{
@@ -265,6 +270,7 @@ class WeightCache(pulumi.ComponentResource):
                         },
                     },
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant, wi[SEEDER_SA], sa, code, *self._reader_ready]
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant, wi[SEEDER_SA], sa, code, *self._reader_ready,
+                                                                *priority_ready]
                                             + ([token_secret] if token_secret else [])),
             )

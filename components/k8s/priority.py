@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.platform import PodPriority
 from strait.naming import child
 from strait.tags import k8s_labels
 
@@ -88,3 +89,9 @@ class PriorityClasses(pulumi.ComponentResource):
         self.serving = SERVING
         self.batch = BATCH
         self.register_outputs({"serving": SERVING, "batch": BATCH})
+
+    def pod_priorities(self) -> dict[str, PodPriority]:
+        """By role (``serving``, ``batch``): the class name with the resources a pod naming it must wait for."""
+        ready = tuple(self.ready)
+        return {"serving": PodPriority(class_name=self.serving, ready=ready),
+                "batch": PodPriority(class_name=self.batch, ready=ready)}
