@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import logging
 import runpy
@@ -40,6 +41,28 @@ def paused_gc() -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs what the SDK hands its executor at once, on the event loop's thread.
+
+    The SDK sends each RPC (RegisterResource, Invoke...) to the loop's default thread pool, because a real
+    gRPC call blocks. The mock monitor answers in microseconds, so the pool only adds a thread hand-off,
+    a self-pipe wake-up and GIL contention per call. Answers and their order of arrival do not change what
+    is recorded (records are sorted; see ``run_plan``); a mock that needs the loop re-enters it through the
+    SDK's own reentrant ``_sync_await``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the awaiting coroutine, as the pool would
+            fut.set_exception(exc)
+        return fut
 
 
 @dataclass
@@ -91,6 +114,8 @@ def _run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
     from pulumi.runtime import settings
     from pulumi.runtime import config as runtime_config
 
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
     from strait.plan.mocks import SECRET_MASK, RecordingMonitor, StraitMocks, mask_secrets
 
     project_dir = str(stack_cfg.project_dir)
@@ -135,9 +160,13 @@ def _run_plan(stack_cfg: StackConfig, config: Any, region: str) -> PlanResult:
         secret.set_result(False)
         return pulumi.Output(set(), done, known, secret)
 
+    loop = _ensure_event_loop()
+    executor = getattr(loop, "_default_executor", None)
+    loop.set_default_executor(_InlineExecutor())
     try:
         pulumi.runtime.test(program)()
     finally:
         settings.set_root_resource(None)
+        loop._default_executor = executor  # set_default_executor would refuse None
     return PlanResult(stack=stack_cfg, config=config, resources=monitor.records(), outputs=stack_outputs,
                       warnings=warnings)
