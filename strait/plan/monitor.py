@@ -127,27 +127,6 @@ class _DependencyIndex:
         return tuple(sorted(remaining | used.keys())), used
 
 
-class _SeeInputs(pmocks.Mocks):
-    """Passes calls to the stack's mocks, keeping the inputs the mock monitor just deserialized (per thread:
-    the SDK registers from a thread pool), so the recording monitor does not deserialize them a second time."""
-
-    def __init__(self, inner: Any, seen: threading.local):
-        self.inner, self.seen = inner, seen
-
-    def new_resource(self, args):
-        self.seen.inputs = args.inputs
-        return self.inner.new_resource(args)
-
-    def call(self, args):
-        return self.inner.call(args)
-
-    def register_transform(self, transform) -> None:
-        self.inner.register_transform(transform)
-
-    def register_invoke_transform(self, transform) -> None:
-        self.inner.register_invoke_transform(transform)
-
-
 _PLAIN_LEAVES = (str, bool, int, float)
 
 
@@ -181,15 +160,16 @@ class RecordingMonitor(pmocks.MockMonitor):
     """Pulumi's mock monitor, recording each registration as a :class:`ResourceRecord`."""
 
     def __init__(self, mocks: Any):
-        self._seen = threading.local()
-        super().__init__(_SeeInputs(mocks, self._seen))
+        super().__init__(mocks)
         #: Every resource registered so far (the stack excepted), in registration order, as recorded. A test
         #: may ``clear()`` it to build again with a fresh root stack.
         self.registrations: list[ResourceRecord] = []
         self._count = 0
         self._used: dict[int, dict[str, frozenset[str]]] = {}
         self._index = _DependencyIndex()
-        self._lock = threading.Lock()  # the SDK calls RegisterResource from a pool of threads
+        # The SDK calls RegisterResource from a pool of threads (the plan runs it inline on the loop's thread,
+        # where a registration may run inside another's _sync_await: all per-call state is local).
+        self._lock = threading.Lock()
 
     def records(self) -> list[ResourceRecord]:
         """Every resource registered, sorted by URN (the order the plan writes them in), each with its
@@ -213,11 +193,9 @@ class RecordingMonitor(pmocks.MockMonitor):
                               has_secrets=rec.has_secrets)
 
     def RegisterResource(self, request):
-        self._seen.inputs = None
-        response = self._register(request)
+        response, raw = self._register(request)
         if request.type != _STACK_TYPE:
-            raw = self._seen.inputs
-            if raw is None or _UNKNOWN_BYTES in request.object.SerializeToString():
+            if _UNKNOWN_BYTES in request.object.SerializeToString():
                 # The mock monitor turns an unknown into None; the record keeps it visible.
                 raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
             inputs, has_secrets = mask_secrets(raw)
@@ -237,10 +215,12 @@ class RecordingMonitor(pmocks.MockMonitor):
 
     def _register(self, request):
         """``pmocks.MockMonitor.RegisterResource`` (pulumi 3.272.0), line for line, except that the mock's
-        answer is turned into the response's Struct by :func:`_state_struct` (same Struct, no coroutines)."""
+        answer is turned into the response's Struct by :func:`_state_struct` (same Struct, no coroutines), and
+        the inputs it deserialized for the mocks come back with the response, so they are not deserialized twice.
+        """
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == _STACK_TYPE:
-            return resource_pb2.RegisterResourceResponse(urn=urn)
+            return resource_pb2.RegisterResourceResponse(urn=urn), None
         _ensure_event_loop()
         inputs = rpc.deserialize_properties(request.object)
         resource_args = pmocks.MockResourceArgs(
@@ -250,4 +230,4 @@ class RecordingMonitor(pmocks.MockMonitor):
         id_, state = self.mocks.new_resource(resource_args)
         obj_proto = _state_struct(state)
         self.resources[urn] = pmocks.MockMonitor.ResourceRegistration(urn, id_, state)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto), inputs
