@@ -16,7 +16,7 @@ import pulumi_random as random
 
 from blueprints.loader import StackSecrets
 from blueprints.phase2_scale.config import Phase2Config
-from blueprints.phase2_scale.serving import model_servers
+from blueprints.phase2_scale.serving import model_servers, routed_tiers, router_scrape_targets
 from blueprints.shared import observability as obs
 from blueprints.shared.platforms import PLATFORMS
 from components.context import StackContext
@@ -28,6 +28,7 @@ from strait.catalog import load_catalog
 from strait.catalog.charts import load_charts
 from strait.config import PROVIDER_SECRET
 from strait.gateway.capacity import gateway_scaling
+from strait.gateway.overflow import metrics_url_for
 from strait.gateway.spec import gateway_spec
 from strait.render.dashboards import DashboardSpec
 from strait.render.litellm import PROVIDER_KEY_ENV, key_env_for
@@ -77,10 +78,13 @@ def build(cfg: Phase2Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
     keda = Keda("keda", KedaArgs(chart=load_charts()["keda"], monitoring_namespace=obs.MONITORING_NS,
                                  api_server_egress=platform.allows["api_server_egress"],
                                  webhook_ingress=platform.allows["webhook_ingress"]), opts=k8s_opts)
-    servers, api_keys, autoscaled = model_servers(cfg, cat, platform, keda, serving_ns=SERVING_NS, client_namespaces=(GATEWAY_NS,),
+    servers, api_keys, autoscaled, routers = model_servers(cfg, cat, platform, keda, serving_ns=SERVING_NS, client_namespaces=(GATEWAY_NS,),
                                       random_opts=random_opts, k8s_opts=k8s_opts)
 
-    gw_spec = gateway_spec(cfg.gateway, cfg.models, {mk: servers[mk].url for mk in cfg.models})
+    # A routed model's api_base is its router; queue-aware overflow still reads the engines' own /metrics.
+    gw_spec = gateway_spec(cfg.gateway, cfg.models, {mk: (routers.get(mk) or servers[mk]).url for mk in cfg.models},
+                           metrics_urls={mk: metrics_url_for(servers[mk].url) for mk in routers})
+    gw_spec = dataclasses.replace(gw_spec, forward_client_headers_tiers=routed_tiers(gw_spec, routers))
     used_models = sorted({mk for t in cfg.gateway.tiers.values() for mk in t.models})
     used_providers = sorted({p.provider for t in cfg.gateway.tiers.values() for p in t.providers})
     secret_env = {key_env_for(mk): api_keys[mk] for mk in used_models}
@@ -108,22 +112,24 @@ def build(cfg: Phase2Config, secrets: StackSecrets) -> dict[str, pulumi.Input]:
         database_url=db.url if db is not None else None, client_namespaces=tuple(cfg.gateway.client_namespaces),
         teams={n: TeamSpec(monthly_budget_usd=t.monthly_budget_usd, models=tuple(t.models), rpm_limit=t.rpm_limit,
                            tpm_limit=t.tpm_limit) for n, t in sorted(cfg.gateway.teams.items())},
-        egress=gateway_egress(cfg, [s.client_egress for _, s in sorted(servers.items())], tracing, db)),
+        egress=gateway_egress(cfg, [s.client_egress for _, s in sorted({**servers, **{
+            f"{k}-router": r for k, r in routers.items()}}.items())], tracing, db)),
         opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
             depends_on=[gateway_ns, *(db.ready if db is not None else ())])))
     monitoring = obs.build_monitoring(
         cfg, cat, serving_ns=SERVING_NS, gateway_ns=GATEWAY_NS, gateway_name="litellm", platform=platform,
-        opts=obs_opts, extra_targets=scrape_targets(keda.namespace),
+        opts=obs_opts, extra_targets=[*scrape_targets(keda.namespace), *router_scrape_targets(SERVING_NS, routers)],
         rules=dataclasses.replace(obs.rules_spec(cfg, cat, SERVING_NS, GATEWAY_NS), autoscaled=autoscaled,
                                   overflow_tiers=tuple(sorted(t for t in cfg.gateway.tiers if cfg.gateway.overflow_target(t)))),
         dashboards=DashboardSpec(self_hosted_tiers=obs.self_hosted_tiers(cfg), monthly_budget_usd=cfg.monthly_budget_usd,
-                                 scaling=True, serving_namespace=SERVING_NS))
+                                 scaling=True, serving_namespace=SERVING_NS, routers=bool(routers)))
 
     return {
         **platform.outputs,
         "gateway_url": gateway.url,
         "litellm_master_key": pulumi.Output.secret(master_key),
         "model_urls": {k: s.url for k, s in servers.items()},
+        "router_urls": {k: r.url for k, r in sorted(routers.items())},
         "autoscaled_models": sorted(cfg.queue_autoscaling.models),
         **({"grafana": f"kubectl -n {monitoring.namespace} port-forward svc/{monitoring.grafana_service} 3000:80"}
            if monitoring else {}),

@@ -15,6 +15,7 @@ from components.k8s.common import CONTAINER_SECURITY, POD_SECURITY
 from components.platform import GpuPool, WeightSource
 from strait.config.checks import startup_budget_seconds
 from strait.gpu_labels import GPU_LABEL, GPU_RESOURCE, GPU_TOLERATION, POOL_LABEL
+from strait.tags import k8s_labels, selector_labels
 
 PROBE_PERIOD_SECONDS = 10
 PRE_STOP_SECONDS = 10
@@ -49,6 +50,13 @@ def size_for_pool(pool: GpuPool, *, replicas: int, weights_gib_per_gpu: float,
         memory_request_gib=max(MIN_MEMORY_GIB, math.floor(pool.node_memory_gib * NODE_SHARE)),
         startup_timeout_seconds=startup_timeout_seconds or startup_budget_seconds(weights_gib_per_gpu),
         max_surge=1 if pool.max_nodes > replicas else 0)
+
+
+def server_selector(engine: str, instance: str) -> dict[str, str]:
+    """The pod selector of model server ``instance`` running ``engine`` (vllm, sglang): its Deployment's
+    matchLabels. Known before the server exists, so a vLLM router in front of it can discover its pods by label
+    (``VllmRouterArgs.model_selector``) and the server can admit the router's pods."""
+    return selector_labels(k8s_labels(name=engine, instance=instance, component="model-server"))
 
 
 def shm_size_gib(tp: int) -> int:

@@ -13,13 +13,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s.common import pdb_spec
-from components.k8s.model_server import ServerPod, ServerSizing, deployment_spec
+from components.k8s.model_server import server_selector, ServerPod, ServerSizing, deployment_spec
 from components.platform import WeightSource
 from strait.gpu_labels import POOL_LABEL
 from strait.naming import child
 from strait.render.netpol import Allow, namespace_peer, pods_peer, prometheus_peer, tcp, workload_policy
 from strait.render.sglang import SECRET_DIR, SECRET_FILE, SglangSpec, render_sglang_args, secret_config, spec_checksum
-from strait.tags import k8s_labels, selector_labels
+from strait.tags import k8s_labels
 
 HOME = "/home/sglang"
 
@@ -47,6 +47,9 @@ class SglangServiceArgs:
     """The cloud's weight source: the spec's model_path must be its ``uri``. Default: no cache (tests only)."""
     client_namespaces: tuple[str, ...] = ()
     """Namespaces allowed to call the server (the gateway's). Default: none but metrics scrapers."""
+    extra_ingress: tuple[Allow, ...] = ()
+    """Further callers admitted on top of ``client_namespaces`` and Prometheus, e.g. a vLLM router's pods
+    (``VllmRouter.upstream_ingress``). Default: none."""
     egress: tuple[Allow, ...] = ()
     """Where the server may connect besides DNS and the weight source's needs. Default: nowhere else."""
 
@@ -67,6 +70,7 @@ def engine_env() -> list[dict]:
 
 class SglangService(pulumi.ComponentResource):
     service_name: str
+    selector: dict[str, str]
     url: str
     """In-cluster OpenAI-compatible base URL, ending in /v1."""
 
@@ -87,7 +91,7 @@ class SglangService(pulumi.ComponentResource):
         svc_name = name
         labels = k8s_labels(name="sglang", instance=svc_name, component="model-server", version=args.engine_version)
         labels[POOL_LABEL] = args.pool
-        sel = selector_labels(labels)
+        sel = server_selector("sglang", svc_name)
         w = args.weights
         sa_name = w.service_account if w else svc_name
         meta = lambda n: {"name": n, "namespace": args.namespace, "labels": labels}  # noqa: E731
@@ -121,10 +125,13 @@ class SglangService(pulumi.ComponentResource):
         ingress = [Allow(tuple(namespace_peer(ns) for ns in sorted(set(args.client_namespaces))), tcp(spec.port),
                          "clients (the gateway)")] if args.client_namespaces else []
         ingress.append(Allow((prometheus_peer(),), tcp(spec.port), "Prometheus scrapes /metrics"))
+        ingress.extend(args.extra_ingress)
         egress = [*(w.egress if w else ()), *args.egress]
         k8s.networking.v1.NetworkPolicy(child(name, "netpol"), metadata=meta(svc_name),
                                         spec=workload_policy(sel, ingress=ingress, egress=egress), opts=o)
         self.client_egress = Allow((pods_peer(args.namespace, sel),), tcp(spec.port), f"model server {svc_name}")
         self.service_name = svc_name
+        #: The pods' selector (the Deployment's matchLabels): what a router discovers replicas by.
+        self.selector = sel
         self.url = f"http://{svc_name}.{args.namespace}.svc.cluster.local:{spec.port}/v1"
         self.register_outputs({"url": self.url})

@@ -211,3 +211,50 @@ def test_keda_policy_counts_a_spot_first_server_against_its_spot_pool():
     assert _policy_case(2) == []
     [msg] = _policy_case(3)
     assert "maxReplicaCount 3 needs 3 nodes" in msg and "pool t4-spot-ng has at most 2" in msg
+
+
+# --- the vLLM router in front of every server that can run more than one replica --------------------------------
+def _routed(cfg: dict) -> set[str]:
+    scaled = cfg.get("queue_autoscaling", {}).get("models", {})
+    return {k for k, m in cfg["models"].items() if m.get("router") is not None
+            or (scaled[k]["max_replicas"] if k in scaled else m.get("replicas", 1)) > 1}
+
+
+@pytest.mark.parametrize("stack", PHASE2)
+def test_multi_replica_models_sit_behind_the_router(planned, stack):
+    """The gateway's api_base for a routed model is its router's Service, it forwards the tier's x-* headers
+    (x-session-id), the router discovers exactly that server's pods, and queue-aware overflow still reads the
+    engines' own /metrics, not the router's."""
+    from strait.render.litellm import key_env_for
+
+    cfg, out = load_stack_raw(stack), planned[stack].dir
+    routed = _routed(cfg)
+    assert routed, f"{stack} has no model with more than one replica"
+    litellm = yaml.safe_load((out / "litellm" / "config.yaml").read_text())
+    by_env = {key_env_for(k): k for k in cfg["models"]}
+    forwarded, seen = set(), set()
+    for d in litellm["model_list"]:
+        key = by_env.get(d["litellm_params"].get("api_key", "").removeprefix("os.environ/"))
+        if key is None:
+            continue
+        seen.add(key)
+        host = f"{key}-router" if key in routed else key
+        assert d["litellm_params"]["api_base"] == f"http://{host}.strait-serving.svc.cluster.local:8000/v1"
+        if key in routed:
+            forwarded.add(d["model_name"])
+    assert routed <= seen
+    assert sorted(litellm["litellm_settings"]["model_group_settings"]["forward_client_headers_to_llm_api"]) == \
+        sorted(forwarded)
+    deploys, services = _by_kind(planned, stack, "Deployment"), _by_kind(planned, stack, "Service")
+    for key in routed:
+        router = deploys[f"{key}-router"]["spec"]["template"]["spec"]["containers"][0]["args"]
+        sel = deploys[key]["spec"]["selector"]["matchLabels"]
+        i = router.index("--selector")
+        assert sorted(router[i + 1:i + 1 + len(sel)]) == sorted(f"{k}={v}" for k, v in sel.items())
+        assert router[router.index("--service-discovery-namespace") + 1] == "strait-serving"
+        assert f"{key}-router" in services
+    overflow = json.loads((out / "litellm" / "strait_routing.json").read_text())["overflow"]["tiers"]
+    for rule in overflow.values():
+        assert not [u for u in rule["metrics_urls"] if "-router." in u], rule
+    assert planned[stack].outputs["router_urls"] == {
+        k: f"http://{k}-router.strait-serving.svc.cluster.local:8000/v1" for k in sorted(routed)}

@@ -106,13 +106,47 @@ def check_gateway_api_port_only_from_the_named_client_namespaces(net, stack):
             assert allowed(net.cluster, Pod("client", ns, {"app": "client"}), gw, port), f"client namespace {ns} is cut off"
 
 
+def _router_of(net, server):
+    """The vLLM router in front of ``server`` (its pods' instance is ``<server>-router``), or None."""
+    return next((r for r in net.by_name("vllm-router") if r.labels.get("app.kubernetes.io/instance") ==
+                 f"{server.labels.get('app.kubernetes.io/instance')}-router"), None)
+
+
 def check_no_other_namespace_or_pod_reaches_a_model_server(net, stack):
     others = [net.intruder] + [p for p in net.pods if p.labels.get("app.kubernetes.io/component") not in
                                ("model-server", "gateway")]
     assert any(p.labels.get("app.kubernetes.io/name") == "weight-seeder" for p in others)
     for server in net.by_component("model-server"):
-        for other in others:
+        # Its own router forwards to it (check_routers_forward_to_their_model_server_only); nobody else.
+        for other in [o for o in others if o is not _router_of(net, server)]:
             assert not allowed(net.cluster, other, server, _one_port(server)), f"{other.namespace}/{other.name} reaches {server.name}"
+
+
+def check_routers_forward_to_their_model_server_only(net, stack):
+    """gateway -> router -> model server allowed; the router reaches no other model server; another namespace
+    (and any other pod of the serving namespace) cannot reach the router's API. Phase 2 routes every server that
+    can run more than one replica (blueprints/phase2_scale/serving.py)."""
+    routers = net.by_name("vllm-router")
+    if stack.startswith("phase2"):
+        assert routers, f"{stack}: no vLLM router in the plan"
+    servers = net.by_component("model-server")
+    for router in routers:
+        mine = [s for s in servers if _router_of(net, s) is router]
+        assert len(mine) == 1, f"router {router.name} fronts {[s.name for s in mine]}"
+        port = _one_port(router)
+        for gw in _gateways(net):
+            assert allowed(net.cluster, gw, router, port), f"the gateway cannot reach {router.name}"
+        assert allowed(net.cluster, router, mine[0], _one_port(mine[0])), f"{router.name} cannot reach {mine[0].name}"
+        for other in servers:
+            if other is not mine[0]:
+                assert not allowed(net.cluster, router, other, _one_port(other)), f"{router.name} reaches {other.name}"
+        assert not allowed(net.cluster, net.intruder, router, port), f"another namespace reaches {router.name}"
+        for pod in net.pods:
+            if pod.labels.get("app.kubernetes.io/component") != "gateway" and pod is not router:
+                assert not allowed(net.cluster, pod, router, port), f"{pod.namespace}/{pod.name} reaches {router.name}"
+        assert allowed(net.cluster, net.prometheus, router, _one_port(router, "metrics"))
+        assert not allowed(net.cluster, net.prometheus, router, port), "Prometheus reaches the router's API port"
+        assert not allowed(net.cluster, router, PUBLIC, 443), f"{router.name} reaches the internet"
 
 
 def check_seeder_reaches_the_hub_and_object_store_and_nothing_else(net, stack):
@@ -174,6 +208,10 @@ def test_gateway_api_port_only_from_the_named_client_namespaces(nets, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_other_namespace_or_pod_reaches_a_model_server(nets, stack):
     check_no_other_namespace_or_pod_reaches_a_model_server(nets[stack], stack)
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_routers_forward_to_their_model_server_only(nets, stack):
+    check_routers_forward_to_their_model_server_only(nets[stack], stack)
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_seeder_reaches_the_hub_and_object_store_and_nothing_else(nets, stack):
@@ -280,3 +318,48 @@ def test_each_check_catches_its_mutation(planned, mutate, check):
     mutate(net)
     with pytest.raises(AssertionError):
         check(net, stack)
+
+
+# --- the router checks catch their mutations (a phase-2 stack: phase 1 has no router) ---------------------------
+ROUTED_STACK = next(s for s in STACKS if s.startswith("phase2"))
+
+
+def _drop_router_from_model_server_ingress(net):
+    for p in _model_server_policies(net):
+        p.spec["ingress"] = [r for r in p.spec["ingress"] if not any(
+            peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name") == "vllm-router"
+            for peer in r["from"])]
+
+
+def _open_router_ingress(net):
+    for p in net.cluster.policies:
+        if p.name.endswith("-router"):
+            p.spec["ingress"].append({"from": [{"namespaceSelector": {}}], "ports": [{"port": 8000}]})
+
+
+def _open_router_egress(net):
+    for p in net.cluster.policies:
+        if p.name.endswith("-router"):
+            p.spec["egress"].append({})
+
+
+def _drop_gateway_from_router_ingress(net):
+    for p in net.cluster.policies:
+        if p.name.endswith("-router"):
+            p.spec["ingress"] = [r for r in p.spec["ingress"] if not any(
+                peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") ==
+                "strait-gateway" for peer in r["from"])]
+
+
+@pytest.mark.parametrize("mutate,check", [
+    (_drop_router_from_model_server_ingress, check_routers_forward_to_their_model_server_only),
+    (_open_router_ingress, check_routers_forward_to_their_model_server_only),
+    (_open_router_egress, check_routers_forward_to_their_model_server_only),
+    (_drop_gateway_from_router_ingress, check_routers_forward_to_their_model_server_only),
+])
+def test_each_router_check_catches_its_mutation(planned, mutate, check):
+    net = load(planned[ROUTED_STACK].dir / "manifests")
+    check(net, ROUTED_STACK)  # passes as rendered
+    mutate(net)
+    with pytest.raises(AssertionError):
+        check(net, ROUTED_STACK)
