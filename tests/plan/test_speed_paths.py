@@ -34,3 +34,37 @@ def test_state_struct_is_the_sdks_serialization():
                   {"t": (1, 2), "l": [1, 2]}]:  # a tuple is not JSON: the SDK serializes it
         assert _state_struct(state) == _sync_await(rpc.serialize_properties(state, {}))
     assert "none" not in _state_struct({"none": None})
+
+
+def test_a_registration_inside_another_keeps_its_own_inputs():
+    """Inline on the loop's thread, a registration can run inside another's (the SDK's re-entrant _sync_await):
+    each record must keep the inputs of its own request."""
+    import pulumi
+    from google.protobuf import struct_pb2
+    from pulumi.runtime import settings
+    from pulumi.runtime.proto import resource_pb2
+
+    from strait.plan.mocks import StraitMocks
+    from strait.plan.monitor import RecordingMonitor
+
+    def request(name: str) -> resource_pb2.RegisterResourceRequest:
+        obj = struct_pb2.Struct()
+        obj.update({"who": name})
+        return resource_pb2.RegisterResourceRequest(type="kubernetes:core/v1:ConfigMap", name=name, custom=True,
+                                                    object=obj)
+
+    class Nesting(StraitMocks):
+        def new_resource(self, args):
+            if args.name == "outer":
+                monitor.RegisterResource(request("inner"))
+            return super().new_resource(args)
+
+    monitor = RecordingMonitor(Nesting())
+    settings.set_root_resource(None)
+    pulumi.runtime.set_mocks(monitor.mocks, project="p", stack="s", monitor=monitor)
+    try:
+        monitor.RegisterResource(request("outer"))
+    finally:
+        settings.set_root_resource(None)
+    got = {r.name: r.inputs["who"] for r in monitor.records()}
+    assert got == {"outer": "outer", "inner": "inner"}
