@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 from blueprints.phase1_mvp.config import Phase1Config
 from blueprints.phase2_scale.config import Phase2Config
+from blueprints.phase3_prod.config import Phase3Config
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Blueprint:
 BLUEPRINTS = {
     "phase1_mvp": Blueprint(config=Phase1Config, build="blueprints.phase1_mvp:build"),
     "phase2_scale": Blueprint(config=Phase2Config, build="blueprints.phase2_scale:build"),
+    "phase3_prod": Blueprint(config=Phase3Config, build="blueprints.phase3_prod:build"),
 }
 
 
