@@ -15,6 +15,45 @@ LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 ADAPTER_DIR = "/adapters"
 #: vLLM reads the API key from this variable (same as --api-key); it guards /v1 only.
 API_KEY_ENV = "VLLM_API_KEY"
+#: The router's P/D ``--kv-connector`` -> vLLM 0.33.0's registered connector class
+#: (vllm/distributed/kv_transfer/kv_connector/factory.py). MoRI-IO is left out: the router needs ZMQ discovery.
+KV_CONNECTORS = {"nixl": "NixlConnector", "mooncake": "MooncakeConnector"}
+#: vLLM's KV roles (vllm/config/kv_transfer.py KVRole) for the two P/D pools.
+KV_ROLES = {"prefill": "kv_producer", "decode": "kv_consumer"}
+#: NixlConnector's handshake listener (vLLM env VLLM_NIXL_SIDE_CHANNEL_PORT, default 5600); the blocks themselves
+#: move over UCX (RDMA, or TCP on ephemeral ports without it).
+NIXL_SIDE_CHANNEL_PORT = 5600
+#: MooncakeConnector's bootstrap server on a prefill pod (vLLM env VLLM_MOONCAKE_BOOTSTRAP_PORT, default 8998).
+MOONCAKE_BOOTSTRAP_PORT = 8998
+
+
+@dataclass(frozen=True, kw_only=True)
+class KvTransferSpec:
+    """One server's side of prefill/decode disaggregation: ``--kv-transfer-config`` (vLLM's KVTransferConfig)."""
+
+    role: str
+    """'prefill' (kv_producer) or 'decode' (kv_consumer)."""
+    connector: str = "nixl"
+    """The router's name for it (``--kv-connector``): nixl or mooncake."""
+    buffer_device: str = "cuda"
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.role not in KV_ROLES:
+            out.append(f"kv transfer role {self.role!r} must be one of {sorted(KV_ROLES)}")
+        if self.connector not in KV_CONNECTORS:
+            out.append(f"kv connector {self.connector!r} must be one of {sorted(KV_CONNECTORS)}")
+        if self.buffer_device not in ("cuda", "cpu"):
+            out.append(f"kv buffer_device {self.buffer_device!r} must be cuda or cpu")
+        return out
+
+    def json(self) -> str:
+        """The flag's value: compact, sorted JSON (one argv element; no shell parses it)."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return json.dumps({"kv_buffer_device": self.buffer_device, "kv_connector": KV_CONNECTORS[self.connector],
+                           "kv_role": KV_ROLES[self.role]}, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +92,8 @@ class VllmSpec:
     """Adapters kept in host memory. None: max_loras."""
     speculative_config: str | None = None
     """JSON for --speculative-config (one argv element: no shell parses it). None: off."""
+    kv_transfer: KvTransferSpec | None = None
+    """This server's pool in prefill/decode disaggregation. None: off, it does both."""
 
 
 def render_vllm_args(spec: VllmSpec) -> list[str]:
@@ -87,6 +128,8 @@ def render_vllm_args(spec: VllmSpec) -> list[str]:
                  "--lora-modules", *(f"{name}={path}" for name, path in spec.lora_modules)]
     if spec.speculative_config:
         args += ["--speculative-config", spec.speculative_config]
+    if spec.kv_transfer is not None:
+        args += ["--kv-transfer-config", spec.kv_transfer.json()]
     return args
 
 
@@ -123,5 +166,8 @@ def render_vllm_command(spec: VllmSpec) -> list[str]:
 
 def spec_checksum(spec: VllmSpec, *extra: object) -> str:
     """sha256 of everything that should roll the Deployment when it changes."""
-    payload = json.dumps([asdict(spec), [str(e) for e in extra]], sort_keys=True)
+    fields = asdict(spec)
+    if fields["kv_transfer"] is None:  # added later: absent, the checksum of every existing server stays as it was
+        del fields["kv_transfer"]
+    payload = json.dumps([fields, [str(e) for e in extra]], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()

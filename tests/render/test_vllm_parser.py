@@ -14,7 +14,7 @@ import dataclasses
 
 from strait.catalog import load_catalog
 from strait.engines import ServingFeatures, resolve_features
-from strait.render.vllm import VllmSpec, render_vllm_args
+from strait.render.vllm import KV_CONNECTORS, KV_ROLES, KvTransferSpec, VllmSpec, render_vllm_args
 from tests.conftest import ROOT, STACKS
 
 JUDGE_PY = ROOT / ".venv-vllm" / "bin" / "python"
@@ -116,3 +116,50 @@ def test_the_judge_rejects_flags_that_no_longer_exist():
            "template-not-in-image": ["--chat-template", "/vllm-workspace/examples/no-such-template.jinja"]}
     results = judge([{"id": k, "engine": "vllm", "argv": base + v} for k, v in bad.items()])
     assert {k: r["ok"] for k, r in results.items()} == {k: False for k in bad}
+
+
+KV_JUDGE = ROOT / "tests" / "judges" / "kv_transfer_check.py"
+
+
+def kv_judge(items: list[dict]) -> dict[str, dict]:
+    """vLLM's own KVTransferConfig built from each parsed argv (tests/judges/kv_transfer_check.py)."""
+    if not JUDGE_PY.exists():
+        pytest.fail("the vLLM judge venv is missing; run scripts/setup.sh --test")
+    proc = subprocess.run([str(JUDGE_PY), str(KV_JUDGE)], input=json.dumps(items), capture_output=True, text=True,
+                          timeout=600, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {r["id"]: r for r in json.loads(proc.stdout)}
+
+
+def _pd_argv(role: str, connector: str) -> list[str]:
+    return render_vllm_args(dataclasses.replace(VARIANTS["tp1-bf16"],
+                                                kv_transfer=KvTransferSpec(role=role, connector=connector)))
+
+
+def test_kv_transfer_config_passes_vllms_parser_and_builds_its_kv_transfer_config():
+    items = [{"id": f"{r}-{c}", "argv": _pd_argv(r, c)} for r in KV_ROLES for c in KV_CONNECTORS]
+    assert all(sum(a == "--kv-transfer-config" for a in it["argv"]) == 1 for it in items)
+    parsed = judge([{**it, "engine": "vllm"} for it in items])
+    assert {k: r["error"] for k, r in parsed.items() if not r["ok"]} == {}
+    built = kv_judge(items)
+    assert {k: r["error"] for k, r in built.items() if not r["ok"]} == {}
+    for c, cls in KV_CONNECTORS.items():
+        assert built[f"prefill-{c}"]["kv_role"] == "kv_producer" and built[f"prefill-{c}"]["is_kv_producer"]
+        assert built[f"decode-{c}"]["kv_role"] == "kv_consumer" and built[f"decode-{c}"]["is_kv_consumer"]
+        assert not built[f"decode-{c}"]["is_kv_producer"] and not built[f"prefill-{c}"]["is_kv_consumer"]
+        assert built[f"prefill-{c}"]["kv_connector"] == cls and built[f"prefill-{c}"]["kv_buffer_device"] == "cuda"
+
+
+def test_the_kv_judge_rejects_what_vllm_rejects():
+    base = render_vllm_args(VARIANTS["tp1-bf16"])
+    bad = {"unregistered-connector": '{"kv_connector":"P2pNcclConnectorX","kv_role":"kv_producer"}',
+           "unknown-role": '{"kv_connector":"NixlConnector","kv_role":"producer"}',
+           "connector-without-role": '{"kv_connector":"NixlConnector"}',
+           "not-json": "kv_connector=NixlConnector"}
+    results = kv_judge([{"id": k, "argv": [*base, "--kv-transfer-config", v]} for k, v in bad.items()])
+    assert {k: r["ok"] for k, r in results.items()} == {k: False for k in bad}
+    assert "not registered" in results["unregistered-connector"]["error"]
+    with pytest.raises(ValueError, match="role 'both'"):
+        KvTransferSpec(role="both").json()
+    with pytest.raises(ValueError, match="connector 'moriio'"):
+        KvTransferSpec(role="prefill", connector="moriio").json()
