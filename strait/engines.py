@@ -145,10 +145,29 @@ def cache_artefacts(key: str, m, cat) -> dict[str, CacheArtefact]:
     out = {adapter_cache_key(key, n): CacheArtefact(a.hf_repo, a.revision, adapter_gib(arch, a.rank), key)
            for n, a in sorted(m.adapters.items())}
     sp = m.speculative
-    if sp is not None and sp.method in DRAFT_METHODS and sp.draft_model and sp.draft_revision:
+    head = speculator_head(m, cat)
+    if head is not None and sp.draft_revision:
+        out[draft_cache_key(key)] = CacheArtefact(head.hf_repo, sp.draft_revision, head.weights_gib, key)
+    elif sp is not None and sp.method == "draft_model" and sp.draft_model and sp.draft_revision:
         v = cat.variant(sp.draft_model, sp.draft_quantization)
         out[draft_cache_key(key)] = CacheArtefact(v.hf_repo, sp.draft_revision, v.weights_gib, key)
     return out
+
+
+#: Methods whose draft is a trained head the catalog lists for the target model (``speculators:``).
+HEAD_METHODS = ("eagle", "eagle3")
+
+
+def speculator_head(m, cat):
+    """The catalog's EAGLE / EAGLE-3 head a ModelConfig's speculative method uses, or None."""
+    sp = m.speculative
+    if sp is None or sp.method not in HEAD_METHODS or m.model not in cat.models:
+        return None
+    return cat.models[m.model].speculators.get(sp.method)
+
+
+def _models_with_head(cat, method: str) -> list[str]:
+    return sorted(k for k, a in cat.models.items() if method in a.speculators)
 
 
 def check_adapters(path: str, key: str, m, cfg) -> list[ConfigIssue]:
@@ -199,7 +218,12 @@ def draft_kv_bytes_per_token(m) -> int:
 
     cat = load_catalog()
     sp = m.speculative
-    if sp is None or sp.method == "ngram" or sp.draft_model not in cat.models:
+    head = speculator_head(m, cat)
+    if head is not None:
+        # The head's own decoder layers keep a KV cache shaped like the target's (the Llama head: same KV heads).
+        return sizing.kv_bytes_per_token(cat.models[m.model], m.tensor_parallel_size, 1, m.kv_cache_dtype,
+                                         layers=head.layers)
+    if sp is None or sp.method != "draft_model" or sp.draft_model not in cat.models:
         return 0
     return sizing.kv_bytes_per_token(cat.models[sp.draft_model], m.tensor_parallel_size, 1, m.kv_cache_dtype)
 
@@ -245,7 +269,8 @@ def speculative_json(m, draft_uri: str | None = None) -> str | None:
 
 def check_speculative(path: str, m, arch, cat) -> list[ConfigIssue]:
     """What the catalog and the blueprint can serve. A draft model is seeded into the weight cache at its pinned
-    ``draft_revision`` and streamed by vLLM from there; EAGLE heads and MTP layers are not in the catalog."""
+    ``draft_revision`` and streamed by vLLM from there; so is an EAGLE / EAGLE-3 head the catalog lists for the
+    model (``speculators:``). MTP layers are not in the catalog."""
     sp = m.speculative
     if sp is None:
         return []
@@ -270,9 +295,22 @@ def check_speculative(path: str, m, arch, cat) -> list[ConfigIssue]:
                                   f"{m.model}", "use ngram or draft_model"))
         return issues
     draft = cat.models.get(sp.draft_model or "")
-    if sp.method in ("eagle", "eagle3"):
-        issues.append(ConfigIssue(f"{p}.method", sp.method, f"the catalog has no {sp.method.upper()} draft head for "
-                                  f"{m.model}", "use ngram or draft_model, or add the head to models.yaml"))
+    if sp.method in HEAD_METHODS:
+        head = arch.speculators.get(sp.method)
+        able = _models_with_head(cat, sp.method)
+        if head is None:
+            has = f"models with one: {', '.join(able)}" if able else "no catalog model has one"
+            issues.append(ConfigIssue(f"{p}.method", sp.method, f"the catalog has no {sp.method.upper()} draft head "
+                                      f"for {m.model} ({has})", "use ngram or draft_model, serve a model with a head, "
+                                      "or add the head to models.yaml (speculators:)"))
+        elif sp.draft_model:
+            issues.append(ConfigIssue(f"{p}.draft_model", sp.draft_model, f"{sp.method} drafts with the catalog's head "
+                                      f"for {m.model} ({head.hf_repo}), not a model", "remove draft_model"))
+        elif sp.draft_revision is None:
+            issues.append(ConfigIssue(f"{p}.draft_revision", None, f"the {sp.method.upper()} head is seeded into the "
+                                      "weight cache at a pinned commit, and draft_revision is not set",
+                                      f"set draft_revision to the 40-hex commit of {head.hf_repo} to serve"
+                                      + (f" (a source names {head.revision})" if head.revision else "")))
     elif draft is None:
         issues.append(ConfigIssue(f"{p}.draft_model", sp.draft_model, "not a catalog model",
                                   f"name a smaller catalog model of the {arch.architecture} family"))
@@ -294,7 +332,10 @@ def check_speculative(path: str, m, arch, cat) -> list[ConfigIssue]:
 def draft_gpu_gib(m, cat) -> float:
     """Per-GPU weights of a ModelConfig's draft model (0 without one)."""
     sp = m.speculative
-    if sp is None or sp.method == "ngram" or not sp.draft_model or sp.draft_model not in cat.models:
+    head = speculator_head(m, cat)
+    if head is not None:
+        return head.weights_gib / m.tensor_parallel_size
+    if sp is None or sp.method != "draft_model" or not sp.draft_model or sp.draft_model not in cat.models:
         return 0.0
     v = cat.models[sp.draft_model].variants.get(sp.draft_quantization)
     return v.weights_gib / m.tensor_parallel_size if v else 0.0

@@ -102,6 +102,18 @@ class EngineFeatures(Sourced):
         "template (tokenizer_config.json) already renders tools.")
 
 
+class SpeculatorHead(Sourced):
+    """A trained speculative-decoding head (EAGLE / EAGLE-3) for one target model, seeded into the weight cache
+    like a draft model and named by vLLM's --speculative-config ``model``."""
+
+    hf_repo: str
+    weights_gib: float = Field(gt=0, description="GPU memory of the head's weights in GiB (planned per GPU / TP).")
+    format: Literal["safetensors"] = Field(description="Checkpoint format: runai_streamer streams safetensors only.")
+    layers: int = Field(ge=1, description="Decoder layers of the head (each holds its own KV cache).")
+    revision: str | None = Field(None, pattern=r"^[0-9a-f]{40}$", description="A commit a source names. The stack "
+                                 "still pins draft_revision, as it does for a draft model.")
+
+
 class ModelArch(Sourced):
     """Architecture facts from the model's own config.json."""
 
@@ -121,6 +133,9 @@ class ModelArch(Sourced):
     ngram_unsuitable: str | None = Field(
         default=None, description="Why n-gram (prompt-lookup) speculative decoding rarely pays off on this model, "
         "with its source. None: no known reason; n-gram helps when outputs repeat the prompt (code edits, RAG, JSON).")
+    speculators: dict[Literal["eagle", "eagle3"], SpeculatorHead] = Field(
+        default_factory=dict, description="Trained draft heads by vLLM speculative method. Absent: that method is "
+        "refused for this model.")
 
 
 class KubernetesVersion(Sourced):

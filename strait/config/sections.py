@@ -163,12 +163,14 @@ class SpeculativeConfig(StrictModel):
         "same family; eagle / eagle3: a trained draft head; mtp: the model's own multi-token-prediction layers.")
     num_speculative_tokens: int = Field(4, ge=1, le=16, description="Tokens drafted per step. Default: 4.")
     draft_model: str | None = Field(
-        None, description="Catalog key of the draft (draft_model, eagle, eagle3); seeded into the weight cache like "
-        "the model. Default: none (ngram, mtp).")
+        None, description="Catalog key of the draft (draft_model only); seeded into the weight cache like the model. "
+        "eagle / eagle3 use the head the catalog lists for the model (`speculators:`; EAGLE-3: llama-3.1-8b-instruct). "
+        "Default: none.")
     draft_quantization: str = Field("bf16", description="Which checkpoint of the draft model. Default: bf16.")
     draft_revision: str | None = Field(
-        None, pattern=r"^[0-9a-f]{40}$", description="The draft checkpoint's 40-hex Hugging Face commit, seeded into "
-        "the weight cache (required with draft_model: a draft that moves changes what is accepted). Default: none.")
+        None, pattern=r"^[0-9a-f]{40}$", description="The draft checkpoint's (draft model's or EAGLE head's) 40-hex "
+        "Hugging Face commit, seeded into the weight cache (required with draft_model, eagle and eagle3: a draft that "
+        "moves changes what is accepted). Default: none.")
     ngram_min: int = Field(2, ge=1, le=16, description="ngram: shortest prompt n-gram to match "
                            "(prompt_lookup_min). Default: 2.")
     ngram_max: int = Field(4, ge=1, le=16, description="ngram: longest prompt n-gram to match "
