@@ -217,3 +217,13 @@ def test_vllms_parser_and_its_speculative_config_take_eagle3():
     # As far as vLLM allows: like a draft model, an EAGLE-3 SpeculativeConfig needs the target's ModelConfig (read
     # from the checkpoint's config.json) before it reads the head's; without it construction stops here.
     assert built["e"]["error"] == "AttributeError: 'NoneType' object has no attribute 'hf_overrides'", built["e"]
+
+
+def test_the_blueprints_seed_the_head_like_a_draft():
+    from blueprints.shared.platforms import seed_specs
+
+    seeds = seed_specs(llama_cfg(method="eagle3", draft_revision="e" * 40), CAT)
+    head = seeds["qwen32b-draft"]
+    assert (head.hf_repo, head.revision, head.weights_gib, head.reader) == (HEAD.hf_repo, "e" * 40,
+                                                                             HEAD.weights_gib, "qwen32b")
+    assert "qwen32b-draft" not in seed_specs(llama_cfg(method="ngram"), CAT)
