@@ -4,7 +4,7 @@
 (``observability.alerting``)."""
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -26,6 +26,55 @@ from strait.config.sections import (
     WeightCacheConfig,
 )
 from strait.tags import aws_tag_issues
+
+
+class DisaggregationConfig(StrictModel):
+    """Prefill/decode disaggregation of one model (docs/routing.md): a prefill pool computes each prompt's KV cache
+    and hands it to a decode pool through vLLM's KV connector; the vLLM router's P/D mode sends every request to
+    one of each. Both pools run on the model's GPU pool (the same GPU, so the KV layout matches)."""
+
+    prefill_replicas: int = Field(ge=1, le=32, description="Prefill servers (vLLM kv_producer), each on its own node.")
+    decode_replicas: int = Field(ge=1, le=32, description="Decode servers (vLLM kv_consumer), each on its own node.")
+    connector: Literal["nixl"] = Field("nixl", description="vLLM's KV connector: nixl (NixlConnector over UCX; the "
+                                       "router's --kv-connector nixl). Default: nixl.")
+
+
+class Phase3ModelConfig(ModelConfig):
+    """A phase-3 model: phase 1's keys, plus prefill/decode disaggregation as an opt-in."""
+
+    disaggregation: DisaggregationConfig | None = Field(
+        None, description="Serve this model with separate prefill and decode pools behind the vLLM router's P/D mode "
+        "(vLLM only, one node per replica; replicas becomes prefill_replicas + decode_replicas). Needs RDMA-class "
+        "networking between the pools (docs/routing.md). Default: off, every replica does both.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pd_replicas(cls, data: Any) -> Any:
+        """With disaggregation, replicas counts both pools (capacity checks, the gateway's weights)."""
+        d = data.get("disaggregation") if isinstance(data, dict) else None
+        if isinstance(d, dict) and "replicas" not in data and all(
+                isinstance(d.get(k), int) for k in ("prefill_replicas", "decode_replicas")):
+            data = {**data, "replicas": d["prefill_replicas"] + d["decode_replicas"]}
+        return data
+
+    @model_validator(mode="after")
+    def _pd(self) -> "Phase3ModelConfig":
+        d = self.disaggregation
+        if d is None:
+            return self
+        issues = []
+        if self.engine != "vllm":
+            issues.append(f"disaggregation: engine {self.engine!r} is not supported; set engine: vllm (its KV "
+                          "connector is what moves the cache) or remove disaggregation")
+        if self.nodes != 1:
+            issues.append(f"disaggregation: nodes {self.nodes} is not supported; P/D pools run one node per replica, "
+                          "set nodes: 1 or remove disaggregation")
+        if self.replicas != d.prefill_replicas + d.decode_replicas:
+            issues.append(f"replicas {self.replicas} must equal disaggregation.prefill_replicas + decode_replicas "
+                          f"({d.prefill_replicas + d.decode_replicas}); leave replicas out")
+        if issues:
+            raise ValueError("; ".join(issues))
+        return self
 
 
 class Phase3Config(StrictModel):
@@ -51,8 +100,9 @@ class Phase3Config(StrictModel):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     gpu_pools: dict[Name, GpuPoolConfig] = Field(min_length=1, description="GPU node groups keyed by name; "
                                                  "reservation puts one on reserved capacity (docs/multinode.md).")
-    models: dict[Name, ModelConfig] = Field(min_length=1, description="Served models keyed by name; nodes > 1 serves "
-                                            "one across nodes on a LeaderWorkerSet (docs/multinode.md).")
+    models: dict[Name, Phase3ModelConfig] = Field(
+        min_length=1, description="Served models keyed by name; nodes > 1 serves one across nodes on a LeaderWorkerSet "
+        "(docs/multinode.md); disaggregation splits one into prefill and decode pools (docs/routing.md).")
     gateway: GatewayConfig
     weight_cache: WeightCacheConfig = Field(default_factory=WeightCacheConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)

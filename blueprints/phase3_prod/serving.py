@@ -4,6 +4,7 @@ zone). Every server runs at the strait-serving priority when the stack asks for 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pulumi
 import pulumi_random as random
@@ -11,17 +12,49 @@ import pulumi_random as random
 from blueprints.shared.artefacts import local_artefacts
 from blueprints.phase3_prod.config import Phase3Config
 from components.k8s.lws import Lws
-from components.k8s.model_server import size_for_pool
+from components.k8s.model_server import server_selector, size_for_pool
 from components.k8s.sglang_service import SglangService, SglangServiceArgs
 from components.k8s.vllm_multinode import LWS_KIND, VllmMultiNode, VllmMultiNodeArgs, group_sizing
+from components.k8s.vllm_router import VllmRouter, VllmRouterArgs
 from components.k8s.vllm_service import VllmService, VllmServiceArgs
 from components.platform import Platform
 from strait.catalog import Catalog
 from strait.catalog.interconnect import load_interconnect
 from strait.engines import sglang_spec, vllm_spec
+from strait.render.netpol import Allow, Port, pods_peer
+from strait.render.router import PdSpec, RouterPolicy
+from strait.render.vllm import KvTransferSpec
 from strait.render.vllm_multinode import MultiNodeSpec
 
-Server = VllmService | SglangService | VllmMultiNode
+Server = VllmService | SglangService | VllmMultiNode | VllmRouter
+#: What NIXL needs between the pools: its handshake (VLLM_NIXL_SIDE_CHANNEL_PORT, 5600) and UCX's TCP transport,
+#: whose listeners take ephemeral ports (RDMA traffic itself, EFA or GPUDirect, does not pass the pod network).
+KV_PORTS = (Port(1024, end_port=65535),)
+
+
+def disaggregated(key: str, m, spec, common: dict, platform: Platform, opts: pulumi.ResourceOptions,
+                  local: dict) -> VllmRouter:
+    """Prefill and decode VllmServices (one API key, the same weights) behind a vLLM router in P/D mode; the
+    router is the model's endpoint. The pools admit the router on the HTTP port and each other on KV_PORTS."""
+    d, rc, ns = m.disaggregation, m.router, common["namespace"]
+    names = {"prefill": f"{key}-prefill", "decode": f"{key}-decode"}
+    sel = {role: server_selector("vllm", n) for role, n in names.items()}
+    router = VllmRouter(f"{key}-router", VllmRouterArgs(
+        namespace=ns, image=common["router_image"], version=common["router_version"], monitor=False,
+        pd=PdSpec(prefill_selector=sel["prefill"], decode_selector=sel["decode"], discovery_namespace=ns,
+                  discovery_port=spec.port, kv_connector=d.connector),
+        pd_server_key_secret=f"{names['prefill']}-api-key", policy=RouterPolicy(rc.policy if rc else "consistent_hash"),
+        replicas=rc.replicas if rc else 2, client_namespaces=common["client_namespaces"],
+        api_server_egress=platform.allows["api_server_egress"]), opts=opts)
+    # The pools' only clients are the router and each other (extra_ingress), not the gateway.
+    args = {k: v for k, v in common.items() if k not in ("router_image", "router_version")} | {"client_namespaces": ()}
+    for role, other in (("prefill", "decode"), ("decode", "prefill")):
+        n = getattr(d, f"{role}_replicas")
+        kv = Allow((pods_peer(ns, sel[other]),), KV_PORTS, f"KV transfer with {names[other]} (NIXL)")
+        VllmService(names[role], VllmServiceArgs(
+            spec=dataclasses.replace(spec, kv_transfer=KvTransferSpec(role=role, connector=d.connector)),
+            **{**args, "replicas": n}, extra_ingress=(router.upstream_ingress, kv), egress=(kv,), **local), opts=opts)
+    return router
 
 
 def pod_templates(type_: str, spec: dict) -> list[dict]:
@@ -85,5 +118,10 @@ def model_servers(cfg: Phase3Config, cat: Catalog, platform: Platform, lws: Lws 
         else:
             local = local_artefacts(key, m, cat, platform)  # LoRA adapters synced into the pod, the draft streamed
             spec = vllm_spec(key, m, cat, weights.uri, local["draft"].uri if local["draft"] else None)
+            if m.disaggregation is not None:  # opt-in: prefill and decode pools behind the router's P/D mode
+                servers[key] = disaggregated(key, m, spec, {**common, "router_image": cat.image("vllm-router"),
+                                             "router_version": cat.images["vllm-router"].version}, platform,
+                                             opts, local)
+                continue
             servers[key] = VllmService(key, VllmServiceArgs(spec=spec, **local, **common), opts=opts)
     return servers, api_keys
