@@ -1,6 +1,7 @@
 """Shared fixtures. Stack plans run once per session, through the real CLI in a subprocess."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -57,6 +58,24 @@ def planned(tmp_path_factory) -> dict[str, PlannedStack]:
         proc = run_cli("plan", "--stack", stack, "--out", str(out))
         result[stack] = PlannedStack(stack, out, proc)
     return result
+
+
+@pytest.fixture(autouse=True)
+def _main_thread_event_loop():
+    """Give the main thread an open event loop before every test.
+
+    ``asyncio.run()`` (used by some tests and by libraries they call) ends with ``set_event_loop(None)``;
+    after that ``get_event_loop()`` raises instead of creating a loop, and Pulumi's SDK builds its futures on
+    ``get_event_loop()`` when mocks are set. Which later test then fails depended on test order.
+    """
+    policy = asyncio.get_event_loop_policy()
+    try:
+        loop = policy.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    yield
 
 
 @pytest.fixture
